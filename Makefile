@@ -1,0 +1,70 @@
+# AlexNet, from paper to practice.
+#   make book      set up .venv and the offline data, build the website into _build/html
+#   make test      set up, then every test: unit, nbval on every notebook, strict book
+#                  build, and the browser check of the built site
+#   make execute   refresh the stored outputs of every notebook (quick profile)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Stored outputs and tests always use the quick profile, on the CPU, with W&B offline.
+NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
+	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
+
+.PHONY: setup data browser book book-strict test unit nbval site execute lint clean
+
+setup: $(STAMP) data
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(BIN)/python tools/install_kernel.py
+	touch $@
+
+# Fashion-MNIST into Keras' cache from Debian's package when offline (apt as root).
+data: $(STAMP)
+	$(BIN)/python -m alexnet_book.data
+
+# Headless Chromium for the site check.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+book: setup
+	$(BIN)/jupyter-book build . --builder html
+	@echo "Website built: open file://$(CURDIR)/_build/html/index.html"
+
+# Warnings are errors, so a broken page or notebook fails the build.
+book-strict: setup
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+unit: setup
+	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=10
+
+nbval: setup
+	$(NB_ENV) $(BIN)/python -m pytest --nbval $(NOTEBOOKS) -p no:cacheprovider \
+	  --nbval-kernel-name alexnet-book --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  --nbval-cell-timeout 900
+
+site: setup browser
+	$(BIN)/python -m pytest tests -m site
+
+test: setup browser
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory unit nbval book-strict site; \
+	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
+
+execute: setup
+	$(NB_ENV) $(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+
+lint: setup
+	$(BIN)/ruff check alexnet_book tests tools benchmarks
+
+clean:
+	rm -rf _build runs wandb notebooks/runs

@@ -1,0 +1,123 @@
+"""One knob for scale: the ``quick`` and ``full`` profiles.
+
+``quick`` is what CI and a CPU laptop run: every chapter in a few minutes on two cores,
+yet still really learning. ``full`` is the real experiment on a GPU. Notebooks never
+hard-code sizes; they read :func:`current` and print it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+ENV_VAR = "ALEXNET_PROFILE"
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """The sizes of one scale of the course's experiments.
+
+    Attributes:
+        name: "quick" or "full".
+        image_size: side of the square images the AlexNet chapters train on.
+        train_subset: number of Fashion-MNIST training images used (of 60,000).
+        test_subset: number of test images used for evaluation (of 10,000).
+        epochs: training epochs of a chapter's main experiment.
+        batch_size: minibatch size (the paper used 128).
+        width: multiplier on AlexNet's filter and unit counts (1.0 = the paper's).
+    """
+
+    name: str
+    image_size: int
+    train_subset: int
+    test_subset: int
+    epochs: int
+    batch_size: int
+    width: float
+
+    def describe(self) -> str:
+        """One stable line for notebooks to print."""
+        return (
+            f"profile={self.name}: images {self.image_size}x{self.image_size}, "
+            f"train {self.train_subset:,}, test {self.test_subset:,}, "
+            f"epochs {self.epochs}, batch {self.batch_size}, width x{self.width:g}"
+        )
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        image_size=67,
+        train_subset=6_000,
+        test_subset=2_000,
+        epochs=3,
+        batch_size=128,
+        width=0.25,
+    ),
+    "full": Profile(
+        name="full",
+        image_size=227,
+        train_subset=60_000,
+        test_subset=10_000,
+        epochs=10,
+        batch_size=128,
+        width=1.0,
+    ),
+}
+
+
+def gpu_available() -> bool:
+    """True when the current Keras backend sees a GPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return bool(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return bool(torch.cuda.is_available())
+    except (ImportError, RuntimeError):
+        return False
+    return False
+
+
+def get(name: str) -> Profile:
+    """The profile called ``name``.
+
+    Raises:
+        ValueError: ``name`` is not a known profile.
+    """
+    key = name.strip().lower()
+    if key not in PROFILES:
+        allowed = ", ".join(sorted(PROFILES))
+        raise ValueError(f"{ENV_VAR} must be one of {allowed}, got {name!r}")
+    return PROFILES[key]
+
+
+def current() -> Profile:
+    """The profile in force: ``$ALEXNET_PROFILE`` if set, else ``full`` with a GPU, else
+    ``quick``.
+
+    Raises:
+        ValueError: ``$ALEXNET_PROFILE`` names no known profile.
+    """
+    requested = os.environ.get(ENV_VAR, "").strip()
+    if requested:
+        return get(requested)
+    return PROFILES["full"] if gpu_available() else PROFILES["quick"]
+
+
+def device_description() -> str:
+    """One line naming the Keras backend and whether it computes on a GPU or the CPU."""
+    import keras
+
+    where = "GPU" if gpu_available() else "CPU only"
+    return f"Keras backend: {keras.backend.backend()}; compute: {where}"

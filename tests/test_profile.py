@@ -1,0 +1,40 @@
+import dataclasses
+
+import pytest
+
+from alexnet_book import profile
+
+
+def test_quick_and_full_exist_and_are_frozen():
+    quick, full = profile.get("quick"), profile.get("full")
+    assert quick.image_size < full.image_size == 227
+    assert quick.train_subset < full.train_subset == 60_000
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.epochs = 100
+
+
+def test_environment_variable_overrides(monkeypatch):
+    monkeypatch.setenv("ALEXNET_PROFILE", "full")
+    assert profile.current().name == "full"
+    monkeypatch.setenv("ALEXNET_PROFILE", " Quick ")
+    assert profile.current().name == "quick"
+
+
+def test_default_follows_gpu(monkeypatch):
+    monkeypatch.delenv("ALEXNET_PROFILE", raising=False)
+    monkeypatch.setattr(profile, "gpu_available", lambda: True)
+    assert profile.current().name == "full"
+    monkeypatch.setattr(profile, "gpu_available", lambda: False)
+    assert profile.current().name == "quick"
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("ALEXNET_PROFILE", "huge")
+    with pytest.raises(ValueError, match=r"ALEXNET_PROFILE must be one of full, quick, got 'huge'"):
+        profile.current()
+
+
+def test_describe_is_one_stable_line():
+    line = profile.get("quick").describe()
+    assert line.startswith("profile=quick: images 67x67") and "\n" not in line
+    assert "Keras backend" in profile.device_description()
