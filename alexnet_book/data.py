@@ -99,6 +99,7 @@ def install_offline_copy(
     source_dir = Path(source_dir)
     missing = [n for n in FASHION_MNIST_FILES if not (source_dir / n).is_file()]
     if missing and use_apt and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
         subprocess.run(["apt-get", "install", "-y", "-q", DEBIAN_PACKAGE], check=False)
         missing = [n for n in FASHION_MNIST_FILES if not (source_dir / n).is_file()]
     if missing:

@@ -1,0 +1,85 @@
+"""Layers the paper uses that Keras does not ship: local response normalisation.
+
+Written with ``keras.ops`` only, so it runs on the TensorFlow, JAX and PyTorch backends.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="alexnet_book")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalisation across channels (paper, section 3.3).
+
+    For activity ``a`` at channel ``i``::
+
+        b_i = a_i / (bias + alpha * sum_{j=i-r}^{i+r} a_j ** 2) ** beta
+
+    with the sum clipped at the first and last channel. The paper's values are
+    ``k=2, n=5, alpha=1e-4, beta=0.75``; ``n=5`` is ``depth_radius=2``. As in TensorFlow's
+    ``tf.nn.local_response_normalization``, ``alpha`` multiplies the plain sum (PyTorch and
+    Caffe divide it by ``n``: see :func:`from_torch_settings`). Channels-last inputs.
+
+    Args:
+        depth_radius: half-width ``r`` of the channel window (window size ``2r + 1``).
+        bias: the constant ``k``.
+        alpha: the scale of the sum of squares.
+        beta: the exponent.
+
+    Raises:
+        ValueError: ``depth_radius`` negative or not an integer, ``bias`` or ``beta`` not
+            positive, ``alpha`` negative.
+    """
+
+    def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4,
+                 beta: float = 0.75, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(depth_radius, bool) or not isinstance(depth_radius, int) or depth_radius < 0:
+            raise ValueError(f"depth_radius must be an integer >= 0, got {depth_radius!r}")
+        if not bias > 0:
+            raise ValueError(f"bias must be > 0, got {bias!r}")
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+        if not beta > 0:
+            raise ValueError(f"beta must be > 0, got {beta!r}")
+        self.depth_radius = depth_radius
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def call(self, inputs):
+        squares = ops.square(inputs)
+        r = self.depth_radius
+        channels = inputs.shape[-1]
+        padded = ops.pad(squares, [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]])
+        window_sum = padded[..., 0:channels]
+        for offset in range(1, 2 * r + 1):
+            window_sum = window_sum + padded[..., offset:offset + channels]
+        return inputs / ops.power(self.bias + self.alpha * window_sum, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
+
+
+def from_torch_settings(size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> dict:
+    """Convert PyTorch's ``nn.LocalResponseNorm(size, alpha, beta, k)`` (and Caffe's LRN),
+    which divide ``alpha`` by the window ``size``, into this layer's arguments.
+
+    Raises:
+        ValueError: ``size`` is not a positive odd integer (an even window has no centre).
+    """
+    if not isinstance(size, int) or size < 1 or size % 2 == 0:
+        raise ValueError(f"size must be a positive odd integer, got {size!r}")
+    return {"depth_radius": (size - 1) // 2, "bias": k, "alpha": alpha / size, "beta": beta}
