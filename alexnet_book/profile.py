@@ -50,7 +50,7 @@ PROFILES: dict[str, Profile] = {
         image_size=67,
         train_subset=6_000,
         test_subset=2_000,
-        epochs=3,
+        epochs=5,
         batch_size=128,
         width=0.25,
     ),
