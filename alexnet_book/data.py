@@ -158,6 +158,26 @@ def subset(
     return x[chosen], y[chosen]
 
 
+def mean_image(images: np.ndarray) -> np.ndarray:
+    """The training set's mean image, in raw pixel units (float32, shape ``(h, w)`` or
+    ``(h, w, c)``): what the paper subtracts from every input (section 2)."""
+    return np.asarray(images, dtype="float32").mean(axis=0)
+
+
+def center(images: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Images as the paper fed them (section 2): raw 0-255 values minus the training mean,
+    float32, with a channel axis added to grayscale ``(n, h, w)`` arrays.
+
+    Raises:
+        ValueError: ``mean`` does not have the shape of one image.
+    """
+    images = np.asarray(images, dtype="float32")
+    if mean.shape != images.shape[1:]:
+        raise ValueError(f"mean must have one image's shape {images.shape[1:]}, got {mean.shape}")
+    centred = images - mean
+    return centred[..., None] if centred.ndim == 3 else centred
+
+
 def main() -> None:
     """``python -m alexnet_book.data``: make the data available offline."""
     if is_cached():
