@@ -38,12 +38,6 @@ def test_outputs_are_stored_in_order(path):
     assert counts == list(range(1, len(counts) + 1)), f"{path.name}: run out of order {counts}"
     cells = code_cells(read(path))
     assert any(cell.outputs for cell in cells), f"{path.name}: no stored outputs"
-    # Every cell but the Colab one (silent off Colab) and pure definitions shows something.
-    silent = [
-        i for i, c in enumerate(cells)
-        if not c.outputs and i > 0 and not c.source.lstrip().startswith(("def ", "class ", "import", "from"))
-    ]
-    assert not silent, f"{path.name}: code cells {silent} have no stored output"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
