@@ -121,3 +121,44 @@ def device_description() -> str:
 
     where = "GPU" if gpu_available() else "CPU only"
     return f"Keras backend: {keras.backend.backend()}; compute: {where}"
+
+
+def environment_report() -> dict:
+    """Backend, device, library versions and date, for benchmark results."""
+    import datetime
+    import platform
+
+    import keras
+
+    report = {
+        "date": datetime.date.today().isoformat(),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "gpu": gpu_available(),
+        "device": platform.processor() or platform.machine(),
+    }
+    backend = report["backend"]
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            report["tensorflow"] = tf.__version__
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                report["device"] = tf.config.experimental.get_device_details(gpus[0]).get(
+                    "device_name", "GPU")
+        elif backend == "jax":
+            import jax
+
+            report["jax"] = jax.__version__
+            report["device"] = jax.devices()[0].device_kind
+        elif backend == "torch":
+            import torch
+
+            report["torch"] = torch.__version__
+            if torch.cuda.is_available():
+                report["device"] = torch.cuda.get_device_name(0)
+    except (ImportError, RuntimeError):
+        pass
+    return report

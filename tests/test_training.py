@@ -66,3 +66,71 @@ def test_throughput_callback_counts_images_per_second():
     assert history.history["images_per_second"] == meter.images_per_second
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         training.ThroughputCallback(0)
+
+
+def _tiny_model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(hidden))
+
+
+def test_choose_precision_on_cpu_is_float32(monkeypatch):
+    monkeypatch.setattr(training, "gpu_compute_capability", lambda: None)
+    assert training.choose_precision() == "float32"
+    monkeypatch.setattr(training, "gpu_compute_capability", lambda: (9, 0))
+    assert training.choose_precision() == "mixed_bfloat16"
+    monkeypatch.setattr(training, "gpu_compute_capability", lambda: (7, 5))
+    assert training.choose_precision() == "mixed_float16"
+
+
+@pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", "bfloat16"),
+                                             ("mixed_float16", "float16")])
+def test_compile_for_speed_sets_precision_and_loss_scaling(policy, compute):
+    model = _tiny_model()
+    fast = training.compile_for_speed(model, keras.optimizers.SGD(0.01),
+                                      mixed_precision=policy, jit_compile=False)
+    assert fast.get_layer("hidden").compute_dtype == compute
+    assert fast.get_layer("out").compute_dtype == "float32"
+    for a, b in zip(fast.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert isinstance(fast.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    x = np.random.default_rng(0).random((16, 4)).astype("float32")
+    fast.fit(x, np.arange(16) % 3, epochs=1, verbose=0)
+    assert fast.predict(x, verbose=0).dtype == np.float32
+
+
+def test_compile_for_speed_rejects_unknown_precision():
+    with pytest.raises(ValueError, match="mixed_precision must be one of"):
+        training.compile_for_speed(_tiny_model(), keras.optimizers.SGD(), mixed_precision="fp8")
+    with pytest.raises(ValueError, match="policy must be"):
+        training.with_precision(_tiny_model(), "int8")
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
+    x = np.random.default_rng(0).random((32, 4)).astype("float32")
+    y = np.arange(32) % 3
+
+    def fit(model, callbacks, epochs=4):
+        model.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
+        return model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, verbose=0,
+                         callbacks=callbacks)
+
+    reference = _tiny_model()
+    fit(reference, [])
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("runtime disconnected")
+
+    interrupted = _tiny_model()
+    with pytest.raises(RuntimeError, match="disconnected"):
+        fit(interrupted, [training.backup_callback("t", root=tmp_path), Interrupt()])
+    assert (tmp_path / "backup" / "t").is_dir()
+    resumed = _tiny_model()  # a fresh process would rebuild the model from scratch
+    history = fit(resumed, [training.backup_callback("t", root=tmp_path)])
+    assert len(history.history["loss"]) == 2  # only epochs 3 and 4 ran again
+    for a, b in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not (tmp_path / "backup" / "t").exists()
