@@ -3,6 +3,7 @@
 #   make test      set up, then every test: unit, nbval on every notebook, strict book
 #                  build, and the browser check of the built site
 #   make execute   refresh the stored outputs of every notebook (quick profile)
+#   make assignments  student notebooks and autograder zips under _build/assignments
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -14,7 +15,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: setup data browser book book-strict test unit nbval site execute lint clean
+.PHONY: setup data browser book book-strict test unit nbval site execute assignments lint clean
 
 setup: $(STAMP) data
 
@@ -57,11 +58,22 @@ site: setup browser
 
 test: setup browser
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory unit nbval book-strict site; \
+	$(MAKE) --no-print-directory lint unit nbval book-strict site; \
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
 
 execute: setup
 	$(NB_ENV) $(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+
+# Student notebooks and autograder zips from each assignment source (otter assign, no Docker).
+ASSIGNMENTS := $(sort $(wildcard assignments/*.ipynb))
+assignments: setup
+	@for source in $(ASSIGNMENTS); do \
+	  name=$$(basename $$source .ipynb); rm -rf _build/assignments/$$name; \
+	  $(BIN)/otter assign $$source _build/assignments/$$name > /dev/null; \
+	  cp _build/assignments/$$name/student/$$name.ipynb assignments/student/; \
+	  echo "_build/assignments/$$name: student/$$name.ipynb, autograder/*.zip"; \
+	done
+	@echo "student notebooks copied to assignments/student/ (commit them: Colab opens them from there)"
 
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks

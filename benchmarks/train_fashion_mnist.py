@@ -18,7 +18,6 @@ import json
 import time
 
 import keras
-import numpy as np
 
 from alexnet_book import data, models, profile, tracking, training
 

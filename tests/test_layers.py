@@ -1,8 +1,8 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from alexnet_book.layers import LocalResponseNormalization, from_torch_settings
 
 

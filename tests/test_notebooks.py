@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from notebook_checks import NOTEBOOKS, ROOT, code_cells, read, repository_url, toc_files
 
 IDS = [path.name for path in NOTEBOOKS]

@@ -8,10 +8,8 @@ import functools
 import http.server
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
-
 from notebook_checks import NOTEBOOKS, ROOT, read, repository_url
 
 pytestmark = pytest.mark.site
@@ -67,6 +65,11 @@ def _open(browser, url: str, shot: str, lands_on: str | None = None):
     return page
 
 
+def _plain(text: str) -> str:
+    """Undo Sphinx's typographic quotes, so titles compare with the notebook source."""
+    return text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+
+
 def _broken_images(page) -> list[str]:
     return page.evaluate(
         "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
@@ -88,8 +91,8 @@ def test_notebook_page(site_url, browser, path):
     heading = next(c.source for c in notebook.cells if c.cell_type == "markdown")
     title = heading.splitlines()[0].lstrip("# ").strip()
     page = _open(browser, f"{site_url}/notebooks/{path.stem}.html", path.stem)
-    assert page.locator("h1").first.inner_text().startswith(title)
-    assert title in page.title()
+    assert _plain(page.locator("h1").first.inner_text()).startswith(title)
+    assert title in _plain(page.title())
 
     images = page.locator("img")
     figures = sum(
@@ -112,4 +115,22 @@ def test_notebook_page(site_url, browser, path):
     body = page.locator("main").inner_text()
     assert "profile=quick" in body
     assert "I0000" not in body and "absl::InitializeLog" not in body
+    page.close()
+
+
+@pytest.mark.parametrize("page_name, title", [("assignments", "Assignments"),
+                                              ("instructors", "Instructors"),
+                                              ("setup", "Setup")])
+def test_book_pages(site_url, browser, page_name, title):
+    page = _open(browser, f"{site_url}/book/{page_name}.html", page_name)
+    assert _plain(page.locator("h1").first.inner_text()).startswith(title)
+    assert _broken_images(page) == []
+    if page_name == "assignments":
+        links = page.locator("a[href*='colab.research.google.com']")
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        owner_repo = repository_url().removeprefix("https://github.com/")
+        students = sorted((ROOT / "assignments" / "student").glob("*.ipynb"))
+        assert students and hrefs == [
+            f"https://colab.research.google.com/github/{owner_repo}/blob/main/"
+            f"assignments/student/{p.name}" for p in students]
     page.close()

@@ -1,7 +1,7 @@
+import keras
 import numpy as np
 import pytest
 
-import keras
 from alexnet_book import training
 
 
