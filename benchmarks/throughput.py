@@ -11,6 +11,7 @@ compute only.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import json
 import time
@@ -109,6 +110,7 @@ def main(argv=None) -> dict:
         "keras_images_per_second": round(ours, 1),
         "torch_images_per_second": None if theirs is None else round(theirs, 1),
         "keras_over_torch": None if theirs is None else round(ours / theirs, 3),
+        "torch": None if theirs is None else importlib.import_module("torch").__version__,
         **profile.environment_report(),
     }
     print(json.dumps(result))
