@@ -123,6 +123,20 @@ def device_description() -> str:
     return f"Keras backend: {keras.backend.backend()}; compute: {where}"
 
 
+def _cpu_name() -> str:
+    """The CPU's model name (Linux), else the machine type."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment_report() -> dict:
     """Backend, device, library versions and date, for benchmark results."""
     import datetime
@@ -136,7 +150,8 @@ def environment_report() -> dict:
         "keras": keras.__version__,
         "python": platform.python_version(),
         "gpu": gpu_available(),
-        "device": platform.processor() or platform.machine(),
+        "device": _cpu_name(),
+        "cpu_cores": os.cpu_count(),
     }
     backend = report["backend"]
     try:

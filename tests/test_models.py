@@ -161,3 +161,9 @@ def test_layer_table_needs_layers():
     empty = keras.Sequential([keras.Input((3,))])
     with pytest.raises(ValueError, match="no layers to tabulate"):
         models.layer_table(empty)
+
+
+def test_zfnet_survives_clone():
+    model = models.zfnet()
+    clone = keras.models.clone_model(model)
+    assert clone.count_params() == model.count_params() == 62_357_608
