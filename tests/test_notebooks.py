@@ -78,3 +78,15 @@ def test_nbval_sanitizer_and_kernel_are_in_place():
     assert (ROOT / "tests" / "nbval_sanitize.cfg").is_file()
     makefile = (ROOT / "Makefile").read_text()
     assert "--nbval " in makefile and "--nbval-lax" not in makefile
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_chapters_cite_the_paper_and_exist_in_the_bibliography(path):
+    text = "\n".join(cell.source for cell in read(path).cells if cell.cell_type == "markdown")
+    keys = set(re.findall(r"\{cite:p\}`([^`]+)`", text))
+    cited = {key.strip() for group in keys for key in group.split(",")}
+    bib = (ROOT / "book" / "references.bib").read_text()
+    missing = [key for key in cited if f"{{{key}," not in bib]
+    assert not missing, f"{path.name} cites unknown keys {missing}"
+    if not path.name.startswith("00"):
+        assert "section" in text.lower(), f"{path.name} never cites the paper by section"
