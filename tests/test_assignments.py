@@ -148,3 +148,11 @@ def test_setup_cell_installs_from_the_configured_repository():
         setup = next(c.source for c in nbformat.read(source, 4).cells if c.cell_type == "code")
         assert '"google.colab" in sys.modules' in setup and "otter-grader" in setup
         assert re.findall(r'REPOSITORY = "([^"]+)"', setup) == [repository_url()]
+
+
+def test_book_page_lists_each_assignment_with_its_points():
+    page = (ROOT / "book" / "assignments.md").read_text()
+    for source in SOURCES:
+        row = next(line for line in page.splitlines() if f"student/{source.name}" in line)
+        points = float(row.split("|")[3])
+        assert points == sum(_questions(source).values()), (source.name, points)
