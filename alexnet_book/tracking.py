@@ -92,19 +92,11 @@ def sync_hint(run) -> str:
     if run is None or getattr(run, "disabled", False) or wandb_mode() == "disabled":
         return "W&B: disabled (WANDB_MODE=disabled); nothing logged"
     if run.settings.mode == "offline":
-        return (
-            "W&B: logged offline; upload later with `wandb sync "
-            f"{Path(run.dir).parent.relative_to(Path.cwd()) if _under_cwd(run.dir) else Path(run.dir).parent}`"
-        )
+        folder = Path(run.dir).parent  # runs/wandb/offline-run-<date>-<id>
+        if folder.is_relative_to(Path.cwd()):
+            folder = folder.relative_to(Path.cwd())
+        return f"W&B: logged offline; upload later with `wandb sync {folder}`"
     return f"W&B: logged online at {run.url}"
-
-
-def _under_cwd(path: str) -> bool:
-    try:
-        Path(path).relative_to(Path.cwd())
-        return True
-    except ValueError:
-        return False
 
 
 def metrics_logger(log_freq: str | int = "epoch") -> keras.callbacks.Callback:

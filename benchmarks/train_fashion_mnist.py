@@ -47,7 +47,8 @@ def main(argv=None) -> dict:
 
     model = models.alexnet((28, 28, 1), 10, width=args.width, resize_to=args.image_size)
     optimizer, callbacks = training.paper_recipe()
-    model = training.compile_for_speed(model, optimizer, mixed_precision=args.precision)
+    precision = training.choose_precision() if args.precision == "auto" else args.precision
+    model = training.compile_for_speed(model, optimizer, mixed_precision=precision)
     meter = training.ThroughputCallback(args.batch_size)
     start = time.perf_counter()
     with tracking.EnergyTracker("benchmark-train") as energy:
@@ -63,7 +64,7 @@ def main(argv=None) -> dict:
         "width": args.width,
         "batch_size": args.batch_size,
         "train_images": int(len(x_train)),
-        "precision": model.layers[1].dtype_policy.name if len(model.layers) > 1 else "float32",
+        "precision": precision,
         "test_accuracy": round(test_accuracy, 4),
         "images_per_second": round(meter.steady_state, 1),
         "first_epoch_images_per_second": round(meter.first_epoch, 1),
