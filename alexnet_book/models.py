@@ -4,6 +4,7 @@ course grew from, LeNet-5 and ZF Net for contrast, and a per-layer accounting ta
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import keras
@@ -29,13 +30,30 @@ def minimum_input_size(overlapping_pool: bool = True) -> int:
     return (size - 1) * 4 + 11
 
 
-def _check_common(towers: int, norm, width: float) -> None:
-    if towers not in (1, 2) or isinstance(towers, bool):
-        raise ValueError(f"towers must be 1 or 2, got {towers!r}")
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of 'lrn', 'batchnorm' or None, got {norm!r}")
-    if not (isinstance(width, (int, float)) and width > 0):
-        raise ValueError(f"width must be > 0, got {width!r}")
+#: The narrowest network the builders accept: conv1 keeps 6 filters and fc6 256 units.
+MIN_WIDTH = 1 / 16
+
+
+def _check_width(width: float) -> None:
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width >= MIN_WIDTH:
+        raise ValueError(f"width must be a number >= {MIN_WIDTH:g} (1.0 is the paper's network; "
+                         f"narrower ones barely learn), got {width!r}")
+
+
+def _check_input_size(input_shape, resize_to: int | None, overlapping_pool: bool = True) -> None:
+    """One input check for every AlexNet builder: a (height, width, channels) shape whose
+    side, or ``resize_to``, is at least :func:`minimum_input_size`."""
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    side = resize_to if resize_to is not None else min(input_shape[:2])
+    minimum = minimum_input_size(overlapping_pool)
+    if side < minimum:
+        hint = "" if resize_to is not None else f", or pass resize_to={minimum}"
+        raise ValueError(
+            f"input {side}x{side} is too small for AlexNet's stem (11x11 stride-4 conv1 "
+            f"and three {'3x3' if overlapping_pool else '2x2'} poolings): the minimum is "
+            f"{minimum}x{minimum}{hint}"
+        )
 
 
 def _scaled(units: int, width: float, multiple: int) -> int:
@@ -63,7 +81,8 @@ def alexnet(
 
     Args:
         input_shape: ``(height, width, channels)`` of the images fed to the model. 227x227
-            makes the paper's arithmetic work (224 in the paper is a typo).
+            makes the paper's arithmetic work; the paper's 224 (and Figure 2's 150,528-value
+            input) is an open question: padding or a typo.
         num_classes: units of the softmax layer.
         towers: 1 for one tower; 2 for the paper's two-GPU split, as grouped convolutions
             (``groups=2`` in conv2, conv4 and conv5; conv3 and the dense layers see both
@@ -86,24 +105,18 @@ def alexnet(
         An uncompiled ``keras.Model``.
 
     Raises:
-        ValueError: towers not 1 or 2, unknown norm, width <= 0, a dropout rate outside
+        ValueError: towers not 1 or 2, unknown norm, width below MIN_WIDTH, a dropout rate outside
             [0, 1), or an input smaller than the stem accepts (the message names the
             minimum).
     """
-    _check_common(towers, norm, width)
+    if towers not in (1, 2) or isinstance(towers, bool):
+        raise ValueError(f"towers must be 1 or 2, got {towers!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of 'lrn', 'batchnorm' or None, got {norm!r}")
+    _check_width(width)
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
-    side = resize_to if resize_to is not None else min(input_shape[:2])
-    minimum = minimum_input_size(overlapping_pool)
-    if side < minimum:
-        hint = "" if resize_to is not None else f", or pass resize_to={minimum}"
-        raise ValueError(
-            f"input {side}x{side} is too small for AlexNet's stem (11x11 stride-4 conv1 "
-            f"and three {'3x3' if overlapping_pool else '2x2'} poolings): the minimum is "
-            f"{minimum}x{minimum}{hint}"
-        )
+    _check_input_size(input_shape, resize_to, overlapping_pool)
 
     filters = [_scaled(f, width, towers) for f in ALEXNET_FILTERS]
     dense_units = _scaled(ALEXNET_DENSE, width, 1)
@@ -156,6 +169,33 @@ def alexnet(
     return keras.Model(inputs, outputs, name=name or "alexnet")
 
 
+def course_model(profile=None, **overrides) -> keras.Model:
+    """The course's AlexNet for Fashion-MNIST at a profile's scale: 28x28x1 inputs resized
+    on the device to ``profile.image_size``, ``profile.width``, 10 classes, and otherwise
+    the paper's network. Every chapter and benchmark builds its model here, so the course
+    model is changed in one place.
+
+    Args:
+        profile: an :class:`alexnet_book.profile.Profile` (default: the one in force).
+        **overrides: any other argument of :func:`alexnet` (norm, towers, dropout,
+            overlapping_pool, paper_init, name, ...) for ablations.
+
+    Raises:
+        ValueError: as :func:`alexnet`, or an override that :func:`alexnet` has no
+            argument for.
+    """
+    from alexnet_book import profile as profiles
+
+    profile = profile or profiles.current()
+    fixed = {"input_shape": (28, 28, 1), "num_classes": 10}
+    known = set(inspect.signature(alexnet).parameters) - set(fixed)
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"course_model got unknown arguments {unknown}; allowed: {sorted(known)}")
+    settings = {"width": profile.width, "resize_to": profile.image_size, **overrides}
+    return alexnet(**fixed, **settings)
+
+
 def seed_alexnet(
     input_shape: tuple[int, int, int] = (227, 227, 3),
     num_classes: int = 1000,
@@ -187,17 +227,12 @@ def seed_alexnet(
         An uncompiled ``keras.Model`` named "seed_alexnet".
 
     Raises:
-        ValueError: width <= 0, l2 < 0, or an input too small (see :func:`alexnet`).
+        ValueError: width below MIN_WIDTH, l2 < 0, or an input too small (see :func:`alexnet`).
     """
-    _check_common(1, None, width)
+    _check_width(width)
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0, got {l2!r}")
-    side = resize_to if resize_to is not None else min(input_shape[:2])
-    if side < minimum_input_size():
-        raise ValueError(
-            f"input {side}x{side} is too small for AlexNet's stem: the minimum is "
-            f"{minimum_input_size()}x{minimum_input_size()}"
-        )
+    _check_input_size(input_shape, resize_to)
     reg = keras.regularizers.L2(l2)
     filters = [_scaled(f, width, 1) for f in ALEXNET_FILTERS]
     dense_units = _scaled(ALEXNET_DENSE, width, 1)

@@ -2,13 +2,16 @@
 
 ``quick`` is what CI and a CPU laptop run: every chapter in a few minutes on two cores,
 yet still really learning. ``full`` is the real experiment on a GPU. Notebooks never
-hard-code sizes; they read :func:`current` and print it.
+hard-code sizes; they read :func:`current` and print it. What the device is lives in
+:mod:`alexnet_book.device`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+
+from alexnet_book import device
 
 ENV_VAR = "ALEXNET_PROFILE"
 
@@ -66,29 +69,6 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def gpu_available() -> bool:
-    """True when the current Keras backend sees a GPU."""
-    import keras
-
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return bool(tf.config.list_physical_devices("GPU"))
-        if backend == "jax":
-            import jax
-
-            return any(d.platform == "gpu" for d in jax.devices())
-        if backend == "torch":
-            import torch
-
-            return bool(torch.cuda.is_available())
-    except (ImportError, RuntimeError):
-        return False
-    return False
-
-
 def get(name: str) -> Profile:
     """The profile called ``name``.
 
@@ -112,68 +92,4 @@ def current() -> Profile:
     requested = os.environ.get(ENV_VAR, "").strip()
     if requested:
         return get(requested)
-    return PROFILES["full"] if gpu_available() else PROFILES["quick"]
-
-
-def device_description() -> str:
-    """One line naming the Keras backend and whether it computes on a GPU or the CPU."""
-    import keras
-
-    where = "GPU" if gpu_available() else "CPU only"
-    return f"Keras backend: {keras.backend.backend()}; compute: {where}"
-
-
-def _cpu_name() -> str:
-    """The CPU's model name (Linux), else the machine type."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment_report() -> dict:
-    """Backend, device, library versions and date, for benchmark results."""
-    import datetime
-    import platform
-
-    import keras
-
-    report = {
-        "date": datetime.date.today().isoformat(),
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-        "gpu": gpu_available(),
-        "device": _cpu_name(),
-        "cpu_cores": os.cpu_count(),
-    }
-    backend = report["backend"]
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            report["tensorflow"] = tf.__version__
-            gpus = tf.config.list_physical_devices("GPU")
-            if gpus:
-                report["device"] = tf.config.experimental.get_device_details(gpus[0]).get(
-                    "device_name", "GPU")
-        elif backend == "jax":
-            import jax
-
-            report["jax"] = jax.__version__
-            report["device"] = jax.devices()[0].device_kind
-        elif backend == "torch":
-            import torch
-
-            report["torch"] = torch.__version__
-            if torch.cuda.is_available():
-                report["device"] = torch.cuda.get_device_name(0)
-    except (ImportError, RuntimeError):
-        pass
-    return report
+    return PROFILES["full"] if device.gpu_available() else PROFILES["quick"]

@@ -1,11 +1,11 @@
-"""Training as the paper did it (section 5), on any Keras backend.
+"""Training as the paper did it (section 5), on any Keras backend: the optimiser, the
+learning-rate schedule, compiling with that recipe, and checkpoint-and-resume. Speed
+settings (precision, XLA) and throughput timing live in :mod:`alexnet_book.speed`.
 
 Nothing here imports TensorFlow: the same code runs on JAX and PyTorch.
 """
 
 from __future__ import annotations
-
-import time
 
 import keras
 from keras import ops
@@ -25,32 +25,34 @@ class PaperSGD(keras.optimizers.SGD):
     Args:
         learning_rate: the paper's 0.01 (or a schedule).
         momentum: the paper's 0.9.
-        decay: the paper's weight decay, 0.0005.
+        coupled_weight_decay: the paper's weight decay, 0.0005, added to the gradient
+            before the momentum (not Keras' decoupled ``weight_decay``).
 
     Raises:
-        ValueError: a negative decay.
+        ValueError: a negative coupled_weight_decay.
     """
 
-    def __init__(self, learning_rate=0.01, momentum: float = 0.9, decay: float = 5e-4,
-                 name: str = "paper_sgd", **kwargs):
-        if decay < 0:
-            raise ValueError(f"decay must be >= 0, got {decay!r}")
+    def __init__(self, learning_rate=0.01, momentum: float = 0.9,
+                 coupled_weight_decay: float = 5e-4, name: str = "paper_sgd", **kwargs):
+        if not coupled_weight_decay >= 0:
+            raise ValueError(f"coupled_weight_decay must be >= 0, got {coupled_weight_decay!r}")
         super().__init__(learning_rate=learning_rate, momentum=momentum, name=name, **kwargs)
-        self.decay = float(decay)
+        self.coupled_weight_decay = float(coupled_weight_decay)
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.decay:
-            gradient = ops.add(gradient, ops.multiply(ops.cast(self.decay, variable.dtype), variable))
+        if self.coupled_weight_decay:
+            decay = ops.cast(self.coupled_weight_decay, variable.dtype)
+            gradient = ops.add(gradient, ops.multiply(decay, variable))
         return super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
-        return {**super().get_config(), "decay": self.decay}
+        return {**super().get_config(), "coupled_weight_decay": self.coupled_weight_decay}
 
 
 def paper_recipe(
     learning_rate: float = 0.01,
     momentum: float = 0.9,
-    decay: float = 5e-4,
+    coupled_weight_decay: float = 5e-4,
     patience: int = 2,
     min_learning_rate: float = 1e-5,
 ) -> tuple[PaperSGD, list[keras.callbacks.Callback]]:
@@ -62,7 +64,8 @@ def paper_recipe(
         ``(optimizer, callbacks)`` for ``compile`` and ``fit`` (the callback watches
         ``val_accuracy``, so ``fit`` needs validation data).
     """
-    optimizer = PaperSGD(learning_rate=learning_rate, momentum=momentum, decay=decay)
+    optimizer = PaperSGD(learning_rate=learning_rate, momentum=momentum,
+                         coupled_weight_decay=coupled_weight_decay)
     schedule = keras.callbacks.ReduceLROnPlateau(
         monitor="val_accuracy", mode="max", factor=0.1, patience=patience,
         min_lr=min_learning_rate, verbose=0,
@@ -70,156 +73,56 @@ def paper_recipe(
     return optimizer, [schedule]
 
 
-class ThroughputCallback(keras.callbacks.Callback):
-    """Images per second of each training epoch, with the first (compiling) epoch
-    reported apart from the steady state.
-
-    Args:
-        batch_size: images per step (the last, partial batch is counted as full).
-
-    Attributes:
-        epoch_seconds: wall time of every epoch.
-        images_per_second: throughput of every epoch.
-    """
-
-    def __init__(self, batch_size: int):
-        super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        self.batch_size = batch_size
-        self.epoch_seconds: list[float] = []
-        self.images_per_second: list[float] = []
-        self._start = 0.0
-        self._steps = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._steps = 0
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
-        self.epoch_seconds.append(seconds)
-        self.images_per_second.append(self._steps * self.batch_size / seconds)
-        if logs is not None:
-            logs["images_per_second"] = self.images_per_second[-1]
-
-    @property
-    def first_epoch(self) -> float:
-        """Throughput of the first epoch, which includes tracing and compilation."""
-        return self.images_per_second[0]
-
-    @property
-    def steady_state(self) -> float:
-        """Mean throughput of the epochs after the first (the first if only one ran)."""
-        rest = self.images_per_second[1:] or self.images_per_second
-        return sum(rest) / len(rest)
-
-
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", None)
-
-
-def gpu_compute_capability() -> tuple[int, int] | None:
-    """The first GPU's CUDA compute capability on the current backend, or None."""
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            if gpus:
-                return tuple(tf.config.experimental.get_device_details(gpus[0])["compute_capability"])
-        elif backend == "jax":
-            import jax
-
-            gpus = [d for d in jax.devices() if d.platform == "gpu"]
-            if gpus:
-                major, minor = str(gpus[0].compute_capability).split(".")
-                return int(major), int(minor)
-        elif backend == "torch":
-            import torch
-
-            if torch.cuda.is_available():
-                return tuple(torch.cuda.get_device_capability(0))
-    except (ImportError, RuntimeError, KeyError, AttributeError, ValueError):
-        return None
-    return None
-
-
-def choose_precision() -> str:
-    """The mixed-precision policy for this device: ``mixed_bfloat16`` on GPUs with
-    bfloat16 tensor cores (compute capability 8.0 and newer: A100, H100, RTX 30xx...),
-    ``mixed_float16`` (with loss scaling) on older GPUs, ``float32`` on the CPU."""
-    capability = gpu_compute_capability()
-    if capability is None:
-        return "float32"
-    return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
-
-
-def with_precision(model: keras.Model, policy: str) -> keras.Model:
-    """A copy of ``model`` (same weights) whose layers compute in ``policy``; the last
-    layer stays float32 so the softmax and the loss are computed accurately.
-
-    Raises:
-        ValueError: an unknown policy.
-    """
-    if policy not in ("float32", "mixed_float16", "mixed_bfloat16"):
-        raise ValueError(
-            f"policy must be 'float32', 'mixed_float16' or 'mixed_bfloat16', got {policy!r}")
-    last = model.layers[-1].name
-
-    def clone(layer):
-        config = layer.get_config()
-        config["dtype"] = "float32" if layer.name == last else policy
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def compile_for_speed(
+def compile_with_paper_recipe(
     model: keras.Model,
-    optimizer: keras.optimizers.Optimizer,
-    loss="sparse_categorical_crossentropy",
-    metrics=("accuracy",),
-    mixed_precision: str | None = "auto",
-    jit_compile: bool | str = "auto",
-) -> keras.Model:
-    """Compile ``model`` for speed on the current device.
+    mixed_precision: str | None = "float32",
+    jit_compile: bool | str = False,
+    **recipe,
+) -> tuple[keras.Model, list[keras.callbacks.Callback]]:
+    """Compile ``model`` with :func:`paper_recipe` (sparse cross-entropy, accuracy), the
+    course's one way to prepare a network for ``fit``.
 
     Args:
-        model: the model (not modified; a copy is returned when the precision changes).
-        optimizer, loss, metrics: as for ``model.compile``.
-        mixed_precision: "auto" (:func:`choose_precision`), "float32" or None (off),
-            "mixed_float16" (the optimizer is wrapped in a ``LossScaleOptimizer`` so small
-            float16 gradients do not underflow) or "mixed_bfloat16" (no scaling needed:
-            bfloat16 has float32's exponent range).
-        jit_compile: XLA compilation; "auto" turns it on when a GPU is present (on this
-            course's CPU it was measured slower for AlexNet).
+        model: an uncompiled model.
+        mixed_precision, jit_compile: as in :func:`alexnet_book.speed.compile_for_speed`;
+            the defaults (float32, no XLA) are what the CPU runs fastest.
+        **recipe: overrides of :func:`paper_recipe` (learning_rate, momentum, ...).
 
     Returns:
-        The compiled model (a copy when the precision changed).
+        ``(model, callbacks)``: the compiled model (a copy when the precision changed) and
+        the schedule's callbacks for ``fit``.
+    """
+    from alexnet_book.speed import compile_for_speed
+
+    optimizer, callbacks = paper_recipe(**recipe)
+    compiled = compile_for_speed(model, optimizer, mixed_precision=mixed_precision,
+                                 jit_compile=jit_compile)
+    return compiled.model, callbacks
+
+
+def step_schedule(
+    epochs: int, learning_rate: float = 0.01, drops: tuple[float, ...] = (0.6, 0.9)
+) -> keras.callbacks.LearningRateScheduler:
+    """The paper's "divide the learning rate by 10" steps (section 5) at fixed fractions
+    of a short budget: with ``epochs=10`` and the defaults, 0.01 for epochs 0-5, 0.001 for
+    6-8, 0.0001 for 9. Use it instead of the plateau rule when there are too few epochs
+    for a plateau to show.
 
     Raises:
-        ValueError: an unknown precision.
+        ValueError: epochs < 1, learning_rate <= 0, or a drop outside (0, 1).
     """
-    if mixed_precision not in PRECISIONS:
-        raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {mixed_precision!r}")
-    policy = choose_precision() if mixed_precision == "auto" else (mixed_precision or "float32")
-    if policy != "float32":
-        model = with_precision(model, policy)
-    if policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    if jit_compile == "auto":
-        from alexnet_book.profile import gpu_available
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if any(not 0 < d < 1 for d in drops):
+        raise ValueError(f"drops must be fractions of the budget in (0, 1), got {drops!r}")
+    boundaries = sorted(round(d * epochs) for d in drops)
 
-        jit_compile = gpu_available()
-    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []),
-                  jit_compile=jit_compile)
-    return model
+    def rate(epoch, _current=None):
+        return learning_rate * 0.1 ** sum(epoch >= b for b in boundaries)
+
+    return keras.callbacks.LearningRateScheduler(rate)
 
 
 def backup_callback(name: str, root=None) -> keras.callbacks.BackupAndRestore:

@@ -12,12 +12,12 @@ import sys
 import numpy as np
 import keras
 import jax
-from alexnet_book import augment, layers, models, profile, training
+from alexnet_book import augment, layers, models, speed, training
 assert keras.backend.backend() == "jax"
 # (keras.utils.set_random_seed would import TensorFlow itself when it is installed)
 model = models.alexnet((28, 28, 1), 10, width=0.25, resize_to=67)
 optimizer, callbacks = training.paper_recipe()
-model = training.compile_for_speed(model, optimizer, mixed_precision="auto", jit_compile=False)
+model = speed.compile_for_speed(model, optimizer, mixed_precision="auto", jit_compile=False).model
 x = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
 history = model.fit(x, np.arange(16) % 10, epochs=1, batch_size=8, verbose=0,
                     validation_data=(x, np.arange(16) % 10), callbacks=callbacks)

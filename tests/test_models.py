@@ -1,8 +1,9 @@
 import keras
 import numpy as np
 import pytest
+from keras_checks import assert_survives_save_and_load
 
-from alexnet_book import models
+from alexnet_book import models, profile
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +91,10 @@ def test_width_and_resize_for_fashion_mnist():
 @pytest.mark.parametrize("kwargs, message", [
     ({"towers": 3}, "towers must be 1 or 2, got 3"),
     ({"norm": "layernorm"}, "norm must be one of 'lrn', 'batchnorm' or None, got 'layernorm'"),
-    ({"width": 0}, "width must be > 0, got 0"),
-    ({"width": -1.0}, "width must be > 0, got -1.0"),
+    ({"width": 0}, "width must be a number >= 0.0625 .*, got 0"),
+    ({"width": -1.0}, "width must be a number >= 0.0625 .*, got -1.0"),
+    ({"width": 0.001}, "width must be a number >= 0.0625 .*, got 0.001"),
+    ({"input_shape": (67, 67)}, r"input_shape must be \(height, width, channels\), got \(67, 67\)"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
     ({"input_shape": (28, 28, 1)},
      "input 28x28 is too small for AlexNet's stem .* the minimum is 67x67, or pass resize_to=67"),
@@ -129,9 +132,13 @@ def test_seed_alexnet_documents_and_applies_its_differences():
     l2 = {layer.name: float(layer.kernel_regularizer.l2) for layer in model.layers
           if getattr(layer, "kernel_regularizer", None) is not None}
     assert list(l2.values()) == pytest.approx([2e-4] * 8)
-    assert "typo" in models.seed_alexnet.__doc__
+    assert "lrn1" not in {layer.name for layer in model.layers}
     with pytest.raises(ValueError, match="l2 must be >= 0"):
         models.seed_alexnet(l2=-1)
+    with pytest.raises(ValueError, match="input 28x28 is too small.* or pass resize_to=67"):
+        models.seed_alexnet((28, 28, 1), 10)
+    with pytest.raises(ValueError, match="width must be a number >= 0.0625"):
+        models.seed_alexnet(width=0.01)
 
 
 SMALL_BUILDERS = {
@@ -147,14 +154,25 @@ SMALL_BUILDERS = {
 def test_clone_and_save_load_round_trip(name, tmp_path):
     model = SMALL_BUILDERS[name]()
     x = np.random.default_rng(0).random((2, *model.input_shape[1:])).astype("float32")
-    expected = model.predict(x, verbose=0)
     clone = keras.models.clone_model(model)
     assert clone.count_params() == model.count_params()
     assert [type(a) for a in clone.layers] == [type(b) for b in model.layers]
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert_survives_save_and_load(model, x, tmp_path)
+
+
+def test_course_model_follows_the_profile_and_takes_overrides():
+    quick = profile.get("quick")
+    model = models.course_model(quick)
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    assert model.get_layer("resize").output.shape[1] == quick.image_size
+    assert model.get_layer("conv1").filters == round(96 * quick.width)
+    ablation = models.course_model(quick, norm="batchnorm", towers=2, dropout=0.0)
+    names = {layer.name for layer in ablation.layers}
+    assert "bn1" in names and "dropout6" not in names and ablation.get_layer("conv2").groups == 2
+    full = models.course_model(profile.get("full"))
+    assert full.get_layer("conv1").filters == 96 and full.get_layer("resize").output.shape[1] == 227
+    with pytest.raises(ValueError, match=r"unknown arguments \['widht'\]; allowed: .*'width'"):
+        models.course_model(quick, widht=0.5)
 
 
 def test_layer_table_needs_layers():

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from alexnet_book import profile
+from alexnet_book import device, profile
 
 
 def test_quick_and_full_exist_and_are_frozen():
@@ -22,9 +22,9 @@ def test_environment_variable_overrides(monkeypatch):
 
 def test_default_follows_gpu(monkeypatch):
     monkeypatch.delenv("ALEXNET_PROFILE", raising=False)
-    monkeypatch.setattr(profile, "gpu_available", lambda: True)
+    monkeypatch.setattr(device, "gpu_available", lambda: True)
     assert profile.current().name == "full"
-    monkeypatch.setattr(profile, "gpu_available", lambda: False)
+    monkeypatch.setattr(device, "gpu_available", lambda: False)
     assert profile.current().name == "quick"
 
 
@@ -37,4 +37,15 @@ def test_unknown_profile_is_a_clear_error(monkeypatch):
 def test_describe_is_one_stable_line():
     line = profile.get("quick").describe()
     assert line.startswith("profile=quick: images 67x67") and "\n" not in line
-    assert "Keras backend" in profile.device_description()
+
+
+
+def test_device_report_on_this_cpu():
+    line = device.describe()
+    assert line == "Keras backend: tensorflow; compute: CPU only"
+    assert device.gpu() is None and device.gpu_compute_capability() is None
+    report = device.environment_report()
+    assert report["gpu"] is False and report["backend"] == "tensorflow"
+    assert report["device"] == device.cpu_name() and report["tensorflow"]
+    for key in ("date", "keras", "python", "cpu_cores"):
+        assert report[key], key

@@ -9,7 +9,7 @@ def test_paper_sgd_follows_section_5_update_rule():
     """v <- 0.9 v - 0.0005 lr w - lr g; w <- w + v, for two steps by hand."""
     w0, g, lr = 2.0, 0.5, 0.1
     variable = keras.Variable(np.array([w0], "float32"))
-    optimizer = training.PaperSGD(learning_rate=lr, momentum=0.9, decay=5e-4)
+    optimizer = training.PaperSGD(learning_rate=lr, momentum=0.9, coupled_weight_decay=5e-4)
     w, v = w0, 0.0
     for _ in range(2):
         optimizer.apply_gradients([(keras.ops.convert_to_tensor(np.array([g], "float32")), variable)])
@@ -25,18 +25,18 @@ def test_paper_sgd_differs_from_keras_decoupled_decay():
             optimizer.apply_gradients([(keras.ops.zeros((1,)), variable)])
         return float(keras.ops.convert_to_numpy(variable)[0])
 
-    ours = run(training.PaperSGD(0.1, momentum=0.9, decay=0.01))
+    ours = run(training.PaperSGD(0.1, momentum=0.9, coupled_weight_decay=0.01))
     keras_sgd = run(keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=0.01))
     # With no gradient, decay through momentum shrinks w much faster than decoupled decay.
     assert 1 - ours > 5 * (1 - keras_sgd) > 0
 
 
 def test_paper_sgd_serialises_and_rejects_negative_decay():
-    optimizer = training.PaperSGD(decay=1e-3)
+    optimizer = training.PaperSGD(coupled_weight_decay=1e-3)
     clone = training.PaperSGD.from_config(optimizer.get_config())
-    assert clone.decay == 1e-3 and float(clone.momentum) == 0.9
-    with pytest.raises(ValueError, match="decay must be >= 0, got -1"):
-        training.PaperSGD(decay=-1)
+    assert clone.coupled_weight_decay == 1e-3 and float(clone.momentum) == 0.9
+    with pytest.raises(ValueError, match="coupled_weight_decay must be >= 0, got -1"):
+        training.PaperSGD(coupled_weight_decay=-1)
 
 
 def test_paper_recipe_divides_the_rate_by_ten_on_a_plateau():
@@ -53,21 +53,6 @@ def test_paper_recipe_divides_the_rate_by_ten_on_a_plateau():
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) < 0.01 / 9
 
 
-def test_throughput_callback_counts_images_per_second():
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    meter = training.ThroughputCallback(batch_size=8)
-    history = model.fit(np.ones((64, 4)), np.ones((64, 1)), batch_size=8, epochs=3, verbose=0,
-                        callbacks=[meter])
-    assert len(meter.images_per_second) == 3 and all(r > 0 for r in meter.images_per_second)
-    assert meter.images_per_second[1] == pytest.approx(64 / meter.epoch_seconds[1])
-    assert meter.steady_state == pytest.approx(np.mean(meter.images_per_second[1:]))
-    assert meter.first_epoch == meter.images_per_second[0]
-    assert history.history["images_per_second"] == meter.images_per_second
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        training.ThroughputCallback(0)
-
-
 def _tiny_model():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
@@ -75,36 +60,25 @@ def _tiny_model():
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(hidden))
 
 
-def test_choose_precision_on_cpu_is_float32(monkeypatch):
-    monkeypatch.setattr(training, "gpu_compute_capability", lambda: None)
-    assert training.choose_precision() == "float32"
-    monkeypatch.setattr(training, "gpu_compute_capability", lambda: (9, 0))
-    assert training.choose_precision() == "mixed_bfloat16"
-    monkeypatch.setattr(training, "gpu_compute_capability", lambda: (7, 5))
-    assert training.choose_precision() == "mixed_float16"
+def test_compile_with_paper_recipe_uses_paper_sgd_and_the_plateau_rule():
+    model, callbacks = training.compile_with_paper_recipe(_tiny_model(), learning_rate=0.02)
+    assert isinstance(model.optimizer, training.PaperSGD)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+    assert model.optimizer.coupled_weight_decay == pytest.approx(5e-4)
+    assert isinstance(callbacks[0], keras.callbacks.ReduceLROnPlateau)
+    assert model.loss == "sparse_categorical_crossentropy"
 
 
-@pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", "bfloat16"),
-                                             ("mixed_float16", "float16")])
-def test_compile_for_speed_sets_precision_and_loss_scaling(policy, compute):
-    model = _tiny_model()
-    fast = training.compile_for_speed(model, keras.optimizers.SGD(0.01),
-                                      mixed_precision=policy, jit_compile=False)
-    assert fast.get_layer("hidden").compute_dtype == compute
-    assert fast.get_layer("out").compute_dtype == "float32"
-    for a, b in zip(fast.get_weights(), model.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert isinstance(fast.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
-    x = np.random.default_rng(0).random((16, 4)).astype("float32")
-    fast.fit(x, np.arange(16) % 3, epochs=1, verbose=0)
-    assert fast.predict(x, verbose=0).dtype == np.float32
-
-
-def test_compile_for_speed_rejects_unknown_precision():
-    with pytest.raises(ValueError, match="mixed_precision must be one of"):
-        training.compile_for_speed(_tiny_model(), keras.optimizers.SGD(), mixed_precision="fp8")
-    with pytest.raises(ValueError, match="policy must be"):
-        training.with_precision(_tiny_model(), "int8")
+def test_step_schedule_divides_by_ten_at_the_fractions():
+    schedule = training.step_schedule(10)
+    rates = [schedule.schedule(epoch) for epoch in range(10)]
+    assert rates[:6] == [0.01] * 6
+    assert rates[6:9] == pytest.approx([0.001] * 3) and rates[9] == pytest.approx(0.0001)
+    for bad, message in (({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+                         ({"epochs": 5, "learning_rate": 0}, "learning_rate must be > 0"),
+                         ({"epochs": 5, "drops": (1.5,)}, "drops must be fractions")):
+        with pytest.raises(ValueError, match=message):
+            training.step_schedule(**bad)
 
 
 def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):

@@ -1,0 +1,127 @@
+import keras
+import numpy as np
+import pytest
+from keras.src.callbacks.callback_list import CallbackList
+
+from alexnet_book import device, speed, tracking, training
+
+
+def _tiny_model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(hidden))
+
+
+def test_throughput_callback_counts_training_images_per_second():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    meter = speed.ThroughputCallback(batch_size=8)
+    x, y = np.ones((64, 4)), np.ones((64, 1))
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[meter],
+                        validation_data=(x, y))
+    assert len(meter.images_per_second) == 3 and all(r > 0 for r in meter.images_per_second)
+    assert meter.images_per_second[1] == pytest.approx(64 / meter.epoch_seconds[1])
+    assert meter.steady_state == pytest.approx(np.mean(meter.images_per_second[1:]))
+    assert meter.first_epoch == meter.images_per_second[0]
+    assert history.history["images_per_second"] == meter.images_per_second
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            speed.ThroughputCallback(bad)
+
+
+def test_throughput_callback_excludes_validation_time():
+    class SlowValidation(keras.callbacks.Callback):
+        def on_test_end(self, logs=None):
+            import time
+
+            time.sleep(0.3)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    meter = speed.ThroughputCallback(batch_size=8)
+    x, y = np.ones((16, 4)), np.ones((16, 1))
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_data=(x, y),
+              callbacks=[meter, SlowValidation()])
+    assert max(meter.epoch_seconds) < 0.3
+
+
+def _course_callbacks():
+    return [speed.ThroughputCallback(8), training.paper_recipe()[1][0],
+            training.step_schedule(4), tracking.EnergyCallback("t")]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_course_callbacks_keep_fit_asynchronous(index, monkeypatch):
+    """Keras dispatches steps without waiting for their results only when no callback has
+    a per-batch hook (keras/src/callbacks/callback_list.py); a hook costs 29% on a GPU.
+    The rule applies on thread-safe backends (JAX, PyTorch: the GPU benchmarks' backends);
+    TensorFlow's fit never dispatches callbacks asynchronously, so the test pretends."""
+    import keras.src.backend
+
+    monkeypatch.setattr(keras.src.backend, "IS_THREAD_SAFE", True)
+    callback = _course_callbacks()[index]
+    callbacks = CallbackList([callback], model=_tiny_model())
+    callbacks._configure_async_dispatch([callback])
+    assert callbacks._async_train, f"{type(callback).__name__} forces a sync after every step"
+    plain = CallbackList([keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)])
+    plain._configure_async_dispatch(plain.callbacks)
+    assert not plain._async_train  # the check can fail
+
+
+def test_images_per_second_times_the_steps_and_synchronises():
+    calls, synced = [], []
+
+    def step():
+        calls.append(1)
+        return len(calls)
+
+    rate = speed.images_per_second(step, images_per_step=32, steps=5, warmup=3,
+                                   synchronise=synced.append)
+    assert len(calls) == 8 and synced == [3, 8] and rate > 0
+    for kwargs, message in (({"images_per_step": 0}, "images_per_step must be >= 1"),
+                            ({"images_per_step": 4, "steps": 0}, "steps must be >= 1"),
+                            ({"images_per_step": 4, "warmup": -1}, "warmup must be >= 0")):
+        with pytest.raises(ValueError, match=message):
+            speed.images_per_second(step, **kwargs)
+
+
+def test_choose_precision_follows_the_compute_capability(monkeypatch):
+    monkeypatch.setattr(device, "gpu_compute_capability", lambda: None)
+    assert speed.choose_precision() == "float32"
+    monkeypatch.setattr(device, "gpu_compute_capability", lambda: (9, 0))
+    assert speed.choose_precision() == "mixed_bfloat16"
+    monkeypatch.setattr(device, "gpu_compute_capability", lambda: (7, 5))
+    assert speed.choose_precision() == "mixed_float16"
+
+
+@pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", "bfloat16"),
+                                             ("mixed_float16", "float16")])
+def test_compile_for_speed_sets_precision_and_loss_scaling(policy, compute):
+    model = _tiny_model()
+    fast, chosen, jit = speed.compile_for_speed(model, keras.optimizers.SGD(0.01),
+                                                mixed_precision=policy, jit_compile=False)
+    assert chosen == policy and jit is False
+    assert fast.get_layer("hidden").compute_dtype == compute
+    assert fast.get_layer("out").compute_dtype == "float32"
+    for a, b in zip(fast.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert isinstance(fast.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    x = np.random.default_rng(0).random((16, 4)).astype("float32")
+    fast.fit(x, np.arange(16) % 3, epochs=1, verbose=0)
+    assert fast.predict(x, verbose=0).dtype == np.float32
+
+
+def test_compile_for_speed_reports_auto_choices_on_the_cpu():
+    compiled = speed.compile_for_speed(_tiny_model(), keras.optimizers.SGD(0.01))
+    assert compiled.precision == "float32" and compiled.jit_compile is False
+    assert compiled.model.get_layer("hidden").compute_dtype == "float32"
+
+
+def test_compile_for_speed_rejects_unknown_settings():
+    with pytest.raises(ValueError, match="mixed_precision must be one of"):
+        speed.compile_for_speed(_tiny_model(), keras.optimizers.SGD(), mixed_precision="fp8")
+    with pytest.raises(ValueError, match="jit_compile must be True, False or 'auto', got 'yes'"):
+        speed.compile_for_speed(_tiny_model(), keras.optimizers.SGD(), jit_compile="yes")
+    with pytest.raises(ValueError, match="policy must be"):
+        speed.with_precision(_tiny_model(), "int8")
