@@ -23,7 +23,8 @@ class Profile:
     Attributes:
         name: "quick" or "full".
         image_size: side of the square images the AlexNet chapters train on.
-        train_subset: number of Fashion-MNIST training images used (of 60,000).
+        train_subset: number of Fashion-MNIST training images used, at most 50,000 (the
+            last 10,000 of the 60,000 are held out for validation).
         test_subset: number of test images used for evaluation (of 10,000).
         epochs: training epochs of a chapter's main experiment.
         batch_size: minibatch size (the paper used 128).
@@ -60,7 +61,7 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full",
         image_size=227,
-        train_subset=60_000,
+        train_subset=50_000,
         test_subset=10_000,
         epochs=10,
         batch_size=128,

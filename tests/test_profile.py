@@ -8,7 +8,7 @@ from alexnet_book import device, profile
 def test_quick_and_full_exist_and_are_frozen():
     quick, full = profile.get("quick"), profile.get("full")
     assert quick.image_size < full.image_size == 227
-    assert quick.train_subset < full.train_subset == 60_000
+    assert quick.train_subset < full.train_subset == 50_000
     with pytest.raises(dataclasses.FrozenInstanceError):
         quick.epochs = 100
 

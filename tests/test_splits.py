@@ -50,3 +50,8 @@ def test_train_size_override_and_bad_sizes():
             data.course_splits(profile.get("quick"), train_size=bad)
     with pytest.raises(dataclasses.FrozenInstanceError):
         small.x_train = None
+
+
+def test_every_profile_has_a_valid_split():
+    for name in profile.PROFILES:
+        assert 1 <= profile.get(name).train_subset <= data.VALIDATION_START, name
