@@ -5,13 +5,22 @@
 Offline, :func:`install_offline_copy` fills that cache from Debian's package
 ``dataset-fashion-mnist`` (files in ``/usr/share/datasets/fashion-mnist``), so Keras finds
 the files and never touches the network.
+
+The library reads the files itself from the cache it checked (Keras' own loader would
+switch to ``/tmp/.keras`` when the cache is read-only) and verifies them: a truncated or
+corrupted file is named in the error, and ``python -m alexnet_book.data`` replaces it.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 import shutil
+import struct
 import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +32,18 @@ FASHION_MNIST_FILES = (
     "t10k-labels-idx1-ubyte.gz",
     "t10k-images-idx3-ubyte.gz",
 )
+#: Items in each real file and the sha256 of its decompressed content (the .gz bytes differ
+#: between Keras' download and Debian's package; the content does not).
+FASHION_MNIST_CONTENT = {
+    "train-labels-idx1-ubyte.gz":
+        (60_000, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "train-images-idx3-ubyte.gz":
+        (60_000, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "t10k-labels-idx1-ubyte.gz":
+        (10_000, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    "t10k-images-idx3-ubyte.gz":
+        (10_000, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+}
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -41,7 +62,21 @@ CLASS_NAMES = (
 
 
 class DataUnavailableError(RuntimeError):
-    """The data is neither in Keras' cache nor downloadable."""
+    """The data is neither in Keras' cache nor downloadable, a file is damaged, or the
+    cache cannot be written."""
+
+
+class DamagedFileError(DataUnavailableError):
+    """A data file is truncated, corrupted or not Fashion-MNIST's (the message names it)."""
+
+
+class CacheNotWritableError(DataUnavailableError):
+    """Keras' cache is read-only (or otherwise cannot be written)."""
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (where downloading works and apt is not ours to run)."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
 def keras_home() -> Path:
@@ -59,9 +94,86 @@ def keras_cache_dir() -> Path:
 
 
 def is_cached(cache_dir: Path | None = None) -> bool:
-    """True when all four files are in Keras' cache."""
-    cache_dir = cache_dir or keras_cache_dir()
+    """True when all four files are in Keras' cache (present; :func:`check_files`
+    verifies their content)."""
+    cache_dir = Path(cache_dir) if cache_dir else keras_cache_dir()
     return all((cache_dir / name).is_file() for name in FASHION_MNIST_FILES)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One gzipped IDX file (labels ``(n,)`` or images ``(n, rows, cols)``, uint8),
+    verified: gzip's CRC, a header that matches the data's length and the file's name,
+    and, for a file of the real data set's size, the sha256 of Fashion-MNIST's content.
+
+    Raises:
+        ValueError: the file is truncated, corrupted or not the expected file (the
+            message says which check failed).
+        OSError: the file cannot be read.
+    """
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"not a complete gzip file, truncated or corrupted ({error})") from error
+    magic = struct.unpack(">I", raw[:4])[0] if len(raw) >= 8 else None
+    expected_magic = 2049 if "labels" in path.name else 2051
+    if magic != expected_magic or (magic == 2051 and len(raw) < 16):
+        raise ValueError(f"not an IDX {'label' if expected_magic == 2049 else 'image'} file "
+                         f"(header {raw[:4].hex() or 'empty'})")
+    if magic == 2049:
+        shape, offset = struct.unpack(">I", raw[4:8]), 8
+    else:
+        shape, offset = struct.unpack(">III", raw[4:16]), 16
+    size = int(np.prod(shape))
+    if len(raw) - offset != size:
+        raise ValueError(f"holds {len(raw) - offset:,} bytes of data where its header "
+                         f"announces {size:,}, truncated or corrupted")
+    known = FASHION_MNIST_CONTENT.get(path.name)
+    if known and shape[0] == known[0] and hashlib.sha256(raw).hexdigest() != known[1]:
+        raise ValueError("its content is not Fashion-MNIST's (sha256 of the data differs)")
+    return np.frombuffer(raw, np.uint8, offset=offset).reshape(shape)
+
+
+def check_files(folder: Path | None = None) -> dict[str, str]:
+    """The problem with each of the four files in ``folder`` (default: Keras' cache),
+    ``{file name: problem}``; empty when all are present and intact."""
+    folder = Path(folder) if folder else keras_cache_dir()
+    problems = {}
+    for name in FASHION_MNIST_FILES:
+        if not (folder / name).is_file():
+            problems[name] = "missing"
+            continue
+        try:
+            read_idx(folder / name)
+        except (ValueError, OSError) as error:
+            problems[name] = str(error)
+    return problems
+
+
+def _load_from(folder: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The four files of ``folder``, read and verified with :func:`read_idx`.
+
+    Raises:
+        DataUnavailableError: naming the damaged file and how to replace it.
+    """
+    arrays = []
+    for name in FASHION_MNIST_FILES:
+        try:
+            arrays.append(read_idx(folder / name))
+        except (ValueError, OSError) as error:
+            raise DamagedFileError(
+                f"Fashion-MNIST: {folder / name} is damaged: {error}. Run `python -m "
+                "alexnet_book.data` to replace it (from Debian's package, or deleted so "
+                "that Keras downloads it again)."
+            ) from error
+    y_train, x_train, y_test, x_test = arrays
+    for images, labels in ((x_train, y_train), (x_test, y_test)):
+        if len(images) != len(labels):
+            raise DamagedFileError(
+                f"Fashion-MNIST: {folder} holds {len(images):,} images but {len(labels):,} "
+                "labels for them; run `python -m alexnet_book.data` to replace the files.")
+    return (x_train, y_train), (x_test, y_test)
 
 
 def _missing_data_message(cache_dir: Path, source_dir: Path) -> str:
@@ -74,39 +186,71 @@ def _missing_data_message(cache_dir: Path, source_dir: Path) -> str:
     )
 
 
+def _apt_install() -> None:
+    """``apt-get install`` Debian's package (``--reinstall`` when dpkg lists it but its
+    files are gone), running ``apt-get update`` only when the first try fails."""
+    installed = subprocess.run(["dpkg-query", "-W", "-f=${Status}", DEBIAN_PACKAGE],
+                               capture_output=True, text=True, check=False)
+    command = ["apt-get", "install", "-y", "-q", DEBIAN_PACKAGE]
+    if "install ok installed" in installed.stdout:
+        command.insert(2, "--reinstall")
+    print(f"Fashion-MNIST: {DEBIAN_DIR} is missing files; running `{' '.join(command)}`",
+          flush=True)
+    if subprocess.run(command, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(command, check=False)
+
+
 def install_offline_copy(
     source_dir: Path = DEBIAN_DIR,
     cache_dir: Path | None = None,
     use_apt: bool = True,
 ) -> Path:
-    """Copy Debian's Fashion-MNIST files into Keras' cache, installing the package first
-    when the files are missing and apt-get can run (as root).
+    """Copy Debian's Fashion-MNIST files into Keras' cache (those missing there),
+    installing the package first only when its files are absent from ``/usr/share``,
+    apt-get can run (as root) and this is not Colab (which downloads instead).
 
     Args:
         source_dir: where the Debian package puts the files.
         cache_dir: Keras' cache for the data set (default: :func:`keras_cache_dir`).
-        use_apt: allow ``apt-get install dataset-fashion-mnist`` when files are missing.
+        use_apt: allow ``apt-get install dataset-fashion-mnist`` when its files are missing.
 
     Returns:
         The cache directory, holding the four files.
 
     Raises:
-        DataUnavailableError: the files are neither cached nor installable.
+        DataUnavailableError: the files are neither cached nor installable;
+            :class:`DamagedFileError` when a source file is damaged;
+            :class:`CacheNotWritableError` when the cache cannot be written (read-only).
     """
     cache_dir = Path(cache_dir) if cache_dir else keras_cache_dir()
-    if is_cached(cache_dir):
+    to_copy = [n for n in FASHION_MNIST_FILES if not (cache_dir / n).is_file()]
+    if not to_copy:
         return cache_dir
     source_dir = Path(source_dir)
     missing = [n for n in FASHION_MNIST_FILES if not (source_dir / n).is_file()]
-    if missing and use_apt and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "update", "-qq"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "-q", DEBIAN_PACKAGE], check=False)
+    if (missing and use_apt and source_dir == DEBIAN_DIR and not in_colab()
+            and shutil.which("apt-get") and os.geteuid() == 0):
+        _apt_install()
         missing = [n for n in FASHION_MNIST_FILES if not (source_dir / n).is_file()]
     if missing:
         raise DataUnavailableError(_missing_data_message(cache_dir, source_dir))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    for name in FASHION_MNIST_FILES:
-        shutil.copyfile(source_dir / name, cache_dir / name)
+    damaged = {n: p for n, p in check_files(source_dir).items() if n in to_copy}
+    if damaged:
+        name, problem = next(iter(damaged.items()))
+        raise DamagedFileError(
+            f"Fashion-MNIST: {source_dir / name} is damaged: {problem}. Reinstall the "
+            f"package (sudo apt-get install --reinstall {DEBIAN_PACKAGE}) or connect to "
+            "the internet so that Keras downloads the data.")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for name in to_copy:
+            shutil.copyfile(source_dir / name, cache_dir / name)
+    except OSError as error:
+        raise CacheNotWritableError(
+            f"Fashion-MNIST: cannot write Keras' cache {cache_dir} ({error}). Make it "
+            "writable, or point KERAS_HOME at a writable folder (e.g. KERAS_HOME=/tmp/keras)."
+        ) from error
     return cache_dir
 
 
@@ -115,23 +259,34 @@ def load_fashion_mnist(
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``: uint8 images 28x28 and
     integer labels 0-9, from Keras' cache, Debian's package, or the internet, in that order.
+    The files are read and verified from the cache :func:`is_cached` checks (or straight
+    from ``source_dir`` when the cache is read-only).
 
     Raises:
-        DataUnavailableError: with both ways to get the data, when none works.
+        DataUnavailableError: with both ways to get the data, when none works;
+            :class:`DamagedFileError` naming the file, when one is damaged.
     """
     import keras
 
-    if not is_cached():
+    cache_dir = keras_cache_dir()
+    source_dir = Path(source_dir)
+    failure: DataUnavailableError | None = None
+    if not is_cached(cache_dir):
         try:
-            install_offline_copy(source_dir, use_apt=False)
-        except DataUnavailableError:
-            pass  # Keras may still download it
+            install_offline_copy(source_dir, cache_dir, use_apt=False)
+        except CacheNotWritableError as error:
+            print(f"{error} Reading the files from {source_dir} instead.", flush=True)
+            return _load_from(source_dir)
+        except DataUnavailableError as error:
+            failure = error  # Keras may still download it
+    if is_cached(cache_dir):
+        return _load_from(cache_dir)
     try:
         return keras.datasets.fashion_mnist.load_data()
     except Exception as error:  # Keras raises several kinds on a failed download
-        raise DataUnavailableError(
-            _missing_data_message(keras_cache_dir(), Path(source_dir))
-        ) from error
+        if isinstance(failure, DamagedFileError):
+            raise failure from error
+        raise DataUnavailableError(_missing_data_message(cache_dir, source_dir)) from error
 
 
 def subset(
@@ -178,17 +333,36 @@ def center(images: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return centred[..., None] if centred.ndim == 3 else centred
 
 
-def main() -> None:
-    """``python -m alexnet_book.data``: make the data available offline."""
-    if is_cached():
-        print(f"Fashion-MNIST: already in Keras' cache {keras_cache_dir()}")
-        return
+def main(cache_dir: Path | None = None, source_dir: Path = DEBIAN_DIR) -> int:
+    """``python -m alexnet_book.data``: verify Keras' cache and make the data available
+    offline: a damaged file is named and replaced (copied again from Debian's package, or
+    deleted so that Keras downloads it again). Returns the exit status: 1 when the data is
+    still unavailable or damaged."""
+    cache_dir = Path(cache_dir) if cache_dir else keras_cache_dir()
+    problems = check_files(cache_dir)
+    if not problems:
+        print(f"Fashion-MNIST: the four files in Keras' cache {cache_dir} are present and intact")
+        return 0
+    for name, problem in problems.items():
+        if problem != "missing":
+            print(f"Fashion-MNIST: {cache_dir / name} is damaged ({problem}); replacing it")
+            try:
+                (cache_dir / name).unlink()
+            except OSError as error:
+                print(f"Fashion-MNIST: cannot delete it ({error}); delete it by hand")
+                return 1
     try:
-        path = install_offline_copy()
-        print(f"Fashion-MNIST: copied from {DEBIAN_DIR} into {path}")
+        install_offline_copy(source_dir, cache_dir)
+        print(f"Fashion-MNIST: copied {len(problems)} file(s) from {source_dir} into {cache_dir}")
+        return 0
+    except CacheNotWritableError as error:
+        print(error)
+        return 1
     except DataUnavailableError as error:
-        print(f"Fashion-MNIST: no offline copy ({error}); Keras will try to download it")
+        print(f"Fashion-MNIST: no offline copy ({error}); Keras will download the missing "
+              "files on the first load")
+        return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -105,3 +105,134 @@ def test_center_subtracts_the_mean_image_and_adds_a_channel():
     assert centred[:, 0, 0, 0].tolist() == [-10.0, 10.0]
     with pytest.raises(ValueError, match=r"mean must have one image's shape \(2, 2\), got \(3,\)"):
         data.center(images, np.zeros(3))
+
+
+# Faults (issue 16): damaged files, a read-only cache, apt only when it helps.
+
+
+def _damage(path, how):
+    raw = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    else:  # flip one byte of the compressed data (before the 8-byte trailer)
+        at = len(raw) - 10
+        path.write_bytes(raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1:])
+
+
+@pytest.mark.parametrize("how", ["truncate", "corrupt"])
+def test_damaged_cache_file_is_named_with_the_fix(monkeypatch, tmp_path, how):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    cache = _write_idx(tmp_path / "kh" / "datasets" / "fashion-mnist", n_train=200)
+    _damage(cache / "train-images-idx3-ubyte.gz", how)
+    with pytest.raises(data.DamagedFileError) as error:
+        data.load_fashion_mnist(source_dir=tmp_path / "nowhere")
+    message = str(error.value)
+    assert str(cache / "train-images-idx3-ubyte.gz") in message
+    assert "python -m alexnet_book.data" in message
+    assert list(data.check_files(cache)) == ["train-images-idx3-ubyte.gz"]
+
+
+def test_wrong_content_of_the_real_size_fails_the_checksum(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb") as f:  # a valid IDX file of 10,000 labels, not Fashion-MNIST's
+        f.write(struct.pack(">II", 2049, 10_000) + bytes(10_000))
+    with pytest.raises(ValueError, match="not Fashion-MNIST's"):
+        data.read_idx(path)
+    with gzip.open(path, "wb") as f:  # header announces more than the file holds
+        f.write(struct.pack(">II", 2049, 10_000) + bytes(100))
+    with pytest.raises(ValueError, match="holds 100 bytes of data where its header announces 10,000"):
+        data.read_idx(path)
+
+
+def test_main_replaces_a_damaged_file(tmp_path, capsys):
+    source = _write_idx(tmp_path / "debian")
+    cache = _write_idx(tmp_path / "cache")
+    _damage(cache / "t10k-labels-idx1-ubyte.gz", "truncate")
+    assert data.main(cache_dir=cache, source_dir=source) == 0
+    out = capsys.readouterr().out
+    assert f"{cache / 't10k-labels-idx1-ubyte.gz'} is damaged" in out and "copied 1 file" in out
+    assert data.check_files(cache) == {}
+    assert data.main(cache_dir=cache, source_dir=source) == 0
+    assert "present and intact" in capsys.readouterr().out
+
+
+def test_main_deletes_a_damaged_file_so_keras_downloads_it_again(tmp_path, capsys):
+    cache = _write_idx(tmp_path / "cache")
+    _damage(cache / "train-labels-idx1-ubyte.gz", "corrupt")
+    assert data.main(cache_dir=cache, source_dir=tmp_path / "nowhere") == 0
+    assert not (cache / "train-labels-idx1-ubyte.gz").exists()
+    assert "Keras will download the missing files" in capsys.readouterr().out
+
+
+def test_read_only_cache_with_files_loads_from_that_cache(monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    cache = _write_idx(tmp_path / "kh" / "datasets" / "fashion-mnist")
+    for path in [*cache.iterdir(), cache]:
+        path.chmod(0o555)
+
+    def keras_would_go_to_tmp_and_the_network():
+        raise AssertionError("Keras' loader must not be used when the cache is complete")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", keras_would_go_to_tmp_and_the_network)
+    (x, y), (xt, yt) = data.load_fashion_mnist(source_dir=tmp_path / "nowhere")
+    assert x.shape == (20, 28, 28) and yt.tolist() == list(range(10))
+
+
+def test_read_only_empty_cache_is_the_documented_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    source = _write_idx(tmp_path / "debian")
+
+    def read_only(*args, **kwargs):  # root ignores chmod, so the file system's answer is faked
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(data.shutil, "copyfile", read_only)
+    with pytest.raises(data.CacheNotWritableError, match="KERAS_HOME") as error:
+        data.install_offline_copy(source_dir=source, use_apt=False)
+    assert isinstance(error.value, data.DataUnavailableError)
+    assert "Read-only file system" in str(error.value)
+    # Loading still works, straight from the package's files.
+    (x, _), _ = data.load_fashion_mnist(source_dir=source)
+    assert x.shape == (20, 28, 28)
+    assert "Reading the files from" in capsys.readouterr().out
+
+
+@pytest.fixture
+def fake_apt(monkeypatch):
+    """apt-get available, running as root, and every subprocess call recorded, not run."""
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(data.subprocess, "run", run)
+    monkeypatch.setattr(data.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(data.os, "geteuid", lambda: 0)
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    return calls
+
+
+def test_no_apt_when_only_the_cache_lacks_the_files(fake_apt, tmp_path):
+    source = _write_idx(tmp_path / "debian")
+    data.install_offline_copy(source_dir=source, cache_dir=tmp_path / "cache")
+    assert fake_apt == []
+    assert data.check_files(tmp_path / "cache") == {}
+
+
+def test_apt_runs_only_when_the_package_files_are_absent_and_says_so(fake_apt, monkeypatch,
+                                                                      tmp_path, capsys):
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "usr-share")
+    with pytest.raises(data.DataUnavailableError):
+        data.install_offline_copy(source_dir=tmp_path / "usr-share", cache_dir=tmp_path / "cache")
+    assert ["apt-get", "install", "-y", "-q", data.DEBIAN_PACKAGE] in fake_apt
+    assert "running `apt-get install -y -q dataset-fashion-mnist`" in capsys.readouterr().out
+    # Not for another folder (apt cannot fill it), and never in Colab.
+    fake_apt.clear()
+    with pytest.raises(data.DataUnavailableError):
+        data.install_offline_copy(source_dir=tmp_path / "elsewhere", cache_dir=tmp_path / "cache")
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab")
+    with pytest.raises(data.DataUnavailableError):
+        data.install_offline_copy(source_dir=tmp_path / "usr-share", cache_dir=tmp_path / "cache")
+    assert fake_apt == []
