@@ -1,10 +1,12 @@
 """Experiment tracking (Weights & Biases) and energy accounting (codecarbon).
 
-W&B never prompts: a run logs online when credentials exist, offline otherwise (sync it
-later with ``wandb sync runs/wandb/offline-run-*``), and not at all with
-``WANDB_MODE=disabled``. Energy comes from codecarbon's ``OfflineEmissionsTracker``,
-which needs no network: it reads the power of the CPU, GPU and RAM (or estimates it) and
-converts kWh to CO2-equivalent with the grid intensity of ``CODECARBON_COUNTRY``.
+W&B never prompts: a run logs online when credentials exist and W&B's server answers
+within a few seconds, offline otherwise (sync it later with
+``wandb sync runs/wandb/offline-run-*``), and not at all with ``WANDB_MODE=disabled``.
+Energy comes from codecarbon's ``OfflineEmissionsTracker``, which needs no network: it
+reads the power of the CPU, GPU and RAM (or estimates it) and converts kWh to
+CO2-equivalent with the grid intensity of ``CODECARBON_COUNTRY`` (an ISO 3166-1 alpha-3
+code, checked).
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import dataclasses
 import logging
 import netrc
 import os
+import re
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,13 @@ import keras
 #: Default country (ISO 3166-1 alpha-3) for the grid's carbon intensity, in one place.
 DEFAULT_COUNTRY = "USA"
 PROJECT = "alexnet-book"
+#: The values W&B accepts for ``WANDB_MODE`` ("dryrun" is an old name of "offline").
+WANDB_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
+_ONLINE_MODES = ("online", "run", "shared")
+#: Seconds to wait for W&B's server before logging offline instead.
+REACHABILITY_TIMEOUT = 3.0
+#: Seconds ``wandb.init`` may take online once the server has answered (W&B's default is 90).
+INIT_TIMEOUT = 20.0
 
 
 def runs_dir() -> Path:
@@ -42,12 +55,47 @@ def wandb_credentials_present() -> bool:
 
 
 def wandb_mode() -> str:
-    """The mode a new run will use: ``$WANDB_MODE`` if set, else ``online`` with
-    credentials and ``offline`` without."""
-    requested = os.environ.get("WANDB_MODE", "").strip().lower()
+    """The mode a new run asks for: ``$WANDB_MODE`` if set, else ``online`` with
+    credentials and ``offline`` without (:func:`start_run` still falls back to offline
+    when the server does not answer).
+
+    Raises:
+        ValueError: ``WANDB_MODE`` is not one of :data:`WANDB_MODES`.
+    """
+    raw = os.environ.get("WANDB_MODE")
+    requested = (raw or "").strip().lower()
     if requested:
+        if requested not in WANDB_MODES:
+            raise ValueError(f"WANDB_MODE must be one of {', '.join(WANDB_MODES)} (or unset), "
+                             f"got {raw!r}")
         return requested
     return "online" if wandb_credentials_present() else "offline"
+
+
+def wandb_base_url() -> str:
+    """W&B's server: ``$WANDB_BASE_URL`` or ``https://api.wandb.ai``."""
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").strip().rstrip("/")
+
+
+def wandb_reachable(timeout: float = REACHABILITY_TIMEOUT) -> bool:
+    """True when W&B's server answers an HTTP request (any status) within ``timeout``
+    seconds; the whole check, name resolution included, never takes longer."""
+    answered: list[bool] = []
+
+    def probe() -> None:
+        try:
+            request = urllib.request.Request(wandb_base_url(), method="HEAD")
+            with urllib.request.urlopen(request, timeout=timeout):
+                answered.append(True)
+        except urllib.error.HTTPError:
+            answered.append(True)  # an error status is still an answer
+        except (OSError, ValueError):
+            answered.append(False)
+
+    thread = threading.Thread(target=probe, name="wandb-reachable", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answered and answered[0])
 
 
 def start_run(
@@ -68,23 +116,43 @@ def start_run(
 
     Returns:
         The ``wandb`` run (a disabled run when ``WANDB_MODE=disabled``). Finish it with
-        ``run.finish()``.
+        ``run.finish()``. An online run whose server does not answer within
+        :data:`REACHABILITY_TIMEOUT` seconds (or fails to start) logs offline instead,
+        with one printed line saying so.
+
+    Raises:
+        ValueError: an invalid ``WANDB_MODE`` (checked before anything waits).
     """
+    mode = wandb_mode()
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
-    mode = wandb_mode()
-    return wandb.init(
-        project=project,
-        name=name,
-        group=group,
-        job_type=job_type,
-        config=config or {},
-        mode=mode,
-        dir=str(runs_dir()),
-        reinit="finish_previous",
-        settings=wandb.Settings(silent=True, console="off"),
-    )
+    if mode in _ONLINE_MODES and not wandb_reachable():
+        print(f"W&B: {wandb_base_url()} did not answer within {REACHABILITY_TIMEOUT:g} s; "
+              "logging offline instead (upload later with `wandb sync`)", flush=True)
+        mode = "offline"
+
+    def init(mode: str):
+        return wandb.init(
+            project=project,
+            name=name,
+            group=group,
+            job_type=job_type,
+            config=config or {},
+            mode=mode,
+            dir=str(runs_dir()),
+            reinit="finish_previous",
+            settings=wandb.Settings(silent=True, console="off", init_timeout=INIT_TIMEOUT),
+        )
+
+    if mode not in _ONLINE_MODES:
+        return init(mode)
+    try:
+        return init(mode)
+    except wandb.Error as error:  # the server stopped answering after the check
+        print(f"W&B: the online run did not start ({type(error).__name__}: {error}); "
+              "logging offline instead (upload later with `wandb sync`)", flush=True)
+        return init("offline")
 
 
 def sync_hint(run) -> str:
@@ -122,9 +190,32 @@ class Energy:
         )
 
 
+def _is_alpha3(code: str) -> bool:
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        return False
+    try:
+        import pycountry  # codecarbon's own dependency
+    except ImportError:  # pragma: no cover - installed with codecarbon
+        return True
+    return pycountry.countries.get(alpha_3=code) is not None
+
+
 def country() -> str:
-    """The grid's country: ``$CODECARBON_COUNTRY`` or :data:`DEFAULT_COUNTRY`."""
-    return os.environ.get("CODECARBON_COUNTRY", DEFAULT_COUNTRY).strip().upper()
+    """The grid's country: ``$CODECARBON_COUNTRY`` (any case) or :data:`DEFAULT_COUNTRY`.
+
+    Raises:
+        ValueError: ``CODECARBON_COUNTRY`` is set but is not an ISO 3166-1 alpha-3 code
+            (codecarbon would otherwise report a fallback rate under the invalid code).
+    """
+    raw = os.environ.get("CODECARBON_COUNTRY")
+    if raw is None:
+        return DEFAULT_COUNTRY
+    code = raw.strip().upper()
+    if not _is_alpha3(code):
+        raise ValueError(
+            "CODECARBON_COUNTRY must be an ISO 3166-1 alpha-3 country code such as USA, FRA "
+            f"or DEU, got {raw!r}; unset it for the default {DEFAULT_COUNTRY}")
+    return code
 
 
 class EnergyTracker:
@@ -142,22 +233,45 @@ class EnergyTracker:
         self.measure_power_secs = measure_power_secs
         self.energy: Energy | None = None
         self._tracker = None
+        self._country = DEFAULT_COUNTRY
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._tracker is not None
 
     def start(self) -> EnergyTracker:
+        """Start measuring.
+
+        Raises:
+            RuntimeError: already started (stop it first; a second tracker would leak).
+            ValueError: an invalid ``CODECARBON_COUNTRY``.
+        """
+        if self._tracker is not None:
+            raise RuntimeError("EnergyTracker.start() called while it is already measuring; "
+                               "call stop() first")
+        grid = country()
         os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
         from codecarbon import OfflineEmissionsTracker
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._tracker = OfflineEmissionsTracker(
             project_name=self.name,
-            country_iso_code=country(),
+            country_iso_code=grid,
             measure_power_secs=self.measure_power_secs,
             output_methods=[],
             log_level="error",
             allow_multiple_runs=True,
         )
         self._tracker.start()
+        self._country = grid
         return self
+
+    def discard(self) -> None:
+        """Stop measuring without a result (e.g. after an interrupted ``fit``)."""
+        if self._tracker is not None:
+            tracker, self._tracker = self._tracker, None
+            tracker.stop()
 
     def stop(self) -> Energy:
         if self._tracker is None:
@@ -168,7 +282,7 @@ class EnergyTracker:
             kwh=float(data.energy_consumed),
             kg_co2eq=float(data.emissions),
             seconds=float(data.duration),
-            country=country(),
+            country=self._country,
         )
         self._tracker = None
         return self.energy
@@ -190,6 +304,7 @@ class EnergyCallback(keras.callbacks.Callback):
         self.energy: Energy | None = None
 
     def on_train_begin(self, logs=None):
+        self.tracker.discard()  # left running by an interrupted fit
         self.tracker.start()
 
     def on_train_end(self, logs=None):

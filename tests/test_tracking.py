@@ -1,3 +1,8 @@
+import http.server
+import socket
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -84,3 +89,132 @@ def test_stop_before_start_is_an_error():
 def test_default_country_is_set_in_one_place(monkeypatch):
     monkeypatch.delenv("CODECARBON_COUNTRY", raising=False)
     assert tracking.country() == tracking.DEFAULT_COUNTRY
+
+
+# Faults (issue 16): bad settings, W&B without network, codecarbon misuse.
+
+
+@pytest.mark.parametrize("value", ["bogus", "Online!"])
+def test_invalid_wandb_mode_is_a_clear_error_before_any_wait(monkeypatch, value):
+    monkeypatch.setenv("WANDB_MODE", value)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=f"WANDB_MODE must be one of online, offline, disabled.*got '{value}'"):
+        tracking.start_run(name="bad-mode")
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.fixture
+def refusing_url():
+    """A local port with nothing listening: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def silent_url():
+    """A local port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def answering_url():
+    """A local HTTP server that answers every request (404)."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("url_fixture", ["refusing_url", "silent_url"])
+def test_unreachable_server_is_detected_within_seconds(request, monkeypatch, url_fixture):
+    monkeypatch.setenv("WANDB_BASE_URL", request.getfixturevalue(url_fixture))
+    start = time.perf_counter()
+    assert not tracking.wandb_reachable()
+    assert time.perf_counter() - start < tracking.REACHABILITY_TIMEOUT + 1.0
+
+
+def test_answering_server_is_reachable(monkeypatch, answering_url):
+    monkeypatch.setenv("WANDB_BASE_URL", answering_url)
+    assert tracking.wandb_reachable()
+
+
+def _online_with_a_key(monkeypatch, tmp_path, url):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert tracking.wandb_mode() == "online"
+
+
+def test_saved_key_without_network_logs_offline_with_one_line(runs_in_tmp, monkeypatch, capsys,
+                                                              silent_url):
+    _online_with_a_key(monkeypatch, runs_in_tmp.parent, silent_url)
+    start = time.perf_counter()
+    run = tracking.start_run(name="no-network")
+    seconds = time.perf_counter() - start
+    run.finish()
+    assert run.settings.mode == "offline"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "did not answer within 3 s; logging offline instead" in lines[0]
+    assert seconds < 30  # not W&B's 90 s init timeout
+
+
+def test_online_start_failure_falls_back_to_offline(runs_in_tmp, monkeypatch, capsys, answering_url):
+    import wandb
+
+    _online_with_a_key(monkeypatch, runs_in_tmp.parent, answering_url)
+    real_init = wandb.init
+    modes = []
+
+    def init(**kwargs):
+        modes.append(kwargs["mode"])
+        assert kwargs["settings"].init_timeout == tracking.INIT_TIMEOUT
+        if kwargs["mode"] == "online":
+            raise wandb.errors.CommError("Run initialization has timed out")
+        return real_init(**kwargs)
+
+    monkeypatch.setattr(wandb, "init", init)
+    run = tracking.start_run(name="flaky")
+    run.finish()
+    assert modes == ["online", "offline"] and run.settings.mode == "offline"
+    assert "the online run did not start (CommError" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["XYZ", "", "  ", "US", "FR1"])
+def test_invalid_country_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("CODECARBON_COUNTRY", value)
+    with pytest.raises(ValueError, match=f"CODECARBON_COUNTRY must be an ISO 3166-1 alpha-3 .*got '{value}'"):
+        tracking.country()
+    tracker = tracking.EnergyTracker("bad-country")
+    with pytest.raises(ValueError, match="CODECARBON_COUNTRY"):
+        tracker.start()
+    assert not tracker.running
+
+
+def test_starting_a_tracker_twice_is_an_error_not_a_leak(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CODECARBON_COUNTRY", raising=False)
+    tracker = tracking.EnergyTracker("twice").start()
+    first = tracker._tracker
+    with pytest.raises(RuntimeError, match="already measuring; call stop"):
+        tracker.start()
+    assert tracker._tracker is first
+    assert tracker.stop().kwh >= 0 and not tracker.running
+
+
+def test_energy_callback_restarts_after_an_interrupted_fit(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CODECARBON_COUNTRY", raising=False)
+    callback = tracking.EnergyCallback("interrupted")
+    callback.on_train_begin()  # fit interrupted: on_train_end never ran
+    stale = callback.tracker._tracker
+    callback.on_train_begin()
+    assert callback.tracker._tracker is not stale
+    callback.on_train_end()
+    assert callback.energy.country == tracking.DEFAULT_COUNTRY
