@@ -76,7 +76,7 @@ assignments: setup
 	@echo "student notebooks copied to assignments/student/ (commit them: Colab opens them from there)"
 
 lint: setup
-	$(BIN)/ruff check alexnet_book tests tools benchmarks
+	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks
 
 clean:
 	rm -rf _build runs wandb notebooks/runs

@@ -1,6 +1,9 @@
-"""The notebook contract (DESIGN.md): checks on the stored notebooks themselves."""
+"""The notebook contract (CONTRIBUTING.md): checks on the stored notebooks themselves."""
 
+import ast
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from notebook_checks import NOTEBOOKS, ROOT, code_cells, read, repository_url, toc_files
@@ -57,7 +60,7 @@ def test_no_prompts_or_logins(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_chapter_shape(path):
-    """Learning goals, a summary and exercises with hidden solutions (STYLE.md)."""
+    """Learning goals, a summary and exercises with hidden solutions (CONTRIBUTING.md)."""
     text = "\n".join(cell.source for cell in read(path).cells if cell.cell_type == "markdown")
     assert "Learning goals" in text
     assert "## Summary" in text
@@ -67,17 +70,81 @@ def test_chapter_shape(path):
     assert sorted(exercises) == sorted(solutions), "every exercise needs a dropdown solution"
 
 
+SIZE_NAME = re.compile(r"batch|epoch|steps|size|subset|images", re.IGNORECASE)
+SIZE_KEYWORDS = {"epochs", "batch_size", "steps_per_epoch", "train_size", "image_size"}
+TRAINING_CALLS = {"fit", "course_splits", "subset", "batches", "images_per_second", "step_schedule"}
+
+
+def hard_coded_sizes(source: str) -> list[str]:
+    """Sizes written as literals: a constant assigned to a name like BATCHES or EPOCHS, or
+    an integer literal (other than 1) passed as epochs=, batch_size=, ... to ``fit`` or a
+    library call that sets a training scale."""
+    found = []
+    tree = ast.parse("\n".join(line for line in source.splitlines()
+                               if not line.lstrip().startswith(("%", "!"))))
+
+    def constant(node):
+        return not any(isinstance(n, (ast.Name, ast.Attribute, ast.Call)) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            pairs = []
+            for target in node.targets:
+                if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    pairs += zip(target.elts, node.value.elts)
+                else:
+                    pairs.append((target, node.value))
+            for target, value in pairs:
+                numbers = [n for n in ast.walk(value) if isinstance(n, ast.Constant)
+                           and isinstance(n.value, int) and not isinstance(n.value, bool)]
+                if (isinstance(target, ast.Name) and SIZE_NAME.search(target.id)
+                        and numbers and constant(value)):
+                    found.append(f"line {node.lineno}: {target.id} = {ast.unparse(value)}")
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in TRAINING_CALLS:
+            for keyword in node.keywords:
+                if (keyword.arg in SIZE_KEYWORDS and isinstance(keyword.value, ast.Constant)
+                        and keyword.value.value != 1):  # one epoch per call is not a scale
+                    found.append(f"line {node.lineno}: {keyword.arg}={keyword.value.value!r}")
+    return found
+
+
+def test_the_size_check_catches_hard_coded_sizes():
+    assert hard_coded_sizes("BATCHES = (32, 64, 128, 256)") == ["line 1: BATCHES = (32, 64, 128, 256)"]
+    assert hard_coded_sizes("model.fit(x, y, epochs=5)") == ["line 1: epochs=5"]
+    assert hard_coded_sizes("model.fit(x, y, epochs=1)\nmodel.predict(x, batch_size=512)") == []
+    assert hard_coded_sizes("A, STEPS = 0.25, 12") == ["line 1: STEPS = 12"]
+    assert hard_coded_sizes("EPOCHS = 2 * PROFILE.epochs\nmodel.fit(x, epochs=EPOCHS)") == []
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_sizes_come_from_the_profile(path):
-    source = "\n".join(cell.source for cell in code_cells(read(path)))
-    assert "profile.current()" in source
-    assert "print(PROFILE.describe())" in source
+    cells = code_cells(read(path))
+    source = "\n".join(cell.source for cell in cells)
+    assert "PROFILE = profile.current()" in source and "print(PROFILE.describe())" in source
+    found = [f"cell {i}, {hit}" for i, cell in enumerate(cells) for hit in hard_coded_sizes(cell.source)]
+    assert not found, f"{path.name}: sizes not taken from the profile: {found}"
 
 
-def test_nbval_sanitizer_and_kernel_are_in_place():
-    assert (ROOT / "tests" / "nbval_sanitize.cfg").is_file()
+def test_nbval_is_strict_with_the_course_kernel_and_sanitizer():
     makefile = (ROOT / "Makefile").read_text()
     assert "--nbval " in makefile and "--nbval-lax" not in makefile
+    assert "--nbval-kernel-name alexnet-book" in makefile
+    assert "--nbval-sanitize-with tests/nbval_sanitize.cfg" in makefile
+    sanitizer = (ROOT / "tests" / "nbval_sanitize.cfg").read_text()
+    for section in ("[timestamps]", "[wandb_run_ids]", "[tensorflow_cpp_logs]"):
+        assert section in sanitizer
+
+
+def test_the_course_kernel_runs_this_environment_without_capturing_c_logs():
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("alexnet-book")
+    except NoSuchKernel:
+        pytest.fail("kernel 'alexnet-book' is not installed: run python tools/install_kernel.py")
+    assert Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
+    assert "--IPKernelApp.capture_fd_output=False" in spec.argv
+    assert spec.env.get("TF_CPP_MIN_LOG_LEVEL") == "2"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
