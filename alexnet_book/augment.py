@@ -22,20 +22,70 @@ def _check_crop(image_size: int, crop_size: int) -> None:
         )
 
 
+def _check_images(shape, image_size: int | None, what: str) -> None:
+    """Images must be a batch ``(n, h, w, c)``, ``image_size`` square where the size is
+    known (``None`` dimensions pass)."""
+    shape = tuple(shape)
+    if len(shape) != 4:
+        hint = ("add a channel axis to grayscale images with images[..., None]" if len(shape) == 3
+                else "pass one image as images[None]" if len(shape) == 2 else "")
+        raise ValueError(f"{what} needs a batch of images of shape (batch, height, width, "
+                         f"channels), got shape {shape}" + (f"; {hint}" if hint else ""))
+    height, width = shape[1], shape[2]
+    if image_size is not None and any(d is not None and d != image_size for d in (height, width)):
+        raise ValueError(
+            f"{what} was declared for {image_size}x{image_size} images, got {height}x{width}; "
+            "resize or pad the images first, or declare their size")
+
+
+@keras.saving.register_keras_serializable(package="alexnet_book")
+class CropAndFlip(keras.Sequential):
+    """The layers of :func:`crop_and_flip`, checking every input's shape before use: a
+    wrong shape is a clear error and leaves the layer usable (a plain ``Sequential``
+    would lock itself to the first shape it saw, and ``RandomCrop`` silently upscales
+    images smaller than the crop)."""
+
+    def __init__(self, layers=None, image_size: int | None = None, **kwargs):
+        super().__init__(layers=layers, **kwargs)
+        self.image_size = image_size
+
+    def build(self, input_shape=None):
+        if input_shape is not None:
+            _check_images(input_shape, self.image_size, "crop_and_flip")
+        super().build(input_shape)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        _check_images(inputs.shape, self.image_size, "crop_and_flip")
+        return super().call(inputs, training=training, mask=mask, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        image_size = config.pop("image_size", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.image_size = image_size
+        return model
+
+
 def crop_and_flip(image_size: int, crop_size: int, flip: bool = True,
-                  seed: int | None = None) -> keras.Sequential:
+                  seed: int | None = None) -> CropAndFlip:
     """The paper's training augmentation: a random ``crop_size`` square from an
     ``image_size`` square image and a random horizontal flip (224 from 256 in the paper).
-    Apply it with ``training=True`` (inside ``fit`` or a ``tf.data`` map).
+    Apply it with ``training=True`` (inside ``fit`` or a ``tf.data`` map) to batches of
+    shape ``(batch, image_size, image_size, channels)``.
 
     Raises:
-        ValueError: the crop is larger than the image.
+        ValueError: the crop is larger than the image; at call time, images of another
+            rank or size.
     """
     _check_crop(image_size, crop_size)
     layers = [keras.layers.RandomCrop(crop_size, crop_size, seed=seed, name="random_crop")]
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_flip"))
-    return keras.Sequential(layers, name="crop_and_flip")
+    return CropAndFlip(layers, image_size=image_size, name="crop_and_flip")
 
 
 def center_crop(image_size: int, crop_size: int) -> keras.layers.CenterCrop:
@@ -86,35 +136,65 @@ class PCAColorAugmentation(keras.layers.Layer):
     covariance of the RGB pixel values of a data set. In training, each image draws
     ``alpha_i ~ N(0, sigma)`` and every one of its pixels gets ``[p1 p2 p3] @ [alpha_1
     lambda_1, alpha_2 lambda_2, alpha_3 lambda_3]`` added; at inference the layer is the
-    identity. The noise is in the units of the adapted data: adapt and apply it to
-    images of the same scale (the course uses [0, 1]).
+    identity.
+
+    Units: the PCA and the noise are computed on pixel values scaled to [0, 1], whatever
+    the input's scale, so the same layer gives the same relative colour change to uint8
+    images (0-255), float images in [0, 1] and, with ``value_range=(0, 255)``, float
+    images in [0, 255]. The result is clipped to the valid range and keeps the input's
+    dtype (uint8 is rounded, never wrapped around).
 
     Args:
         sigma: standard deviation of the alphas (the paper's 0.1); 0 gives the identity.
-        eigenvalues, eigenvectors: the PCA, normally set by :meth:`adapt` (stored in the
-            config so a saved model keeps them).
+        eigenvalues, eigenvectors: the PCA of [0, 1]-scaled pixels, normally set by
+            :meth:`adapt` (stored in the config so a saved model keeps them).
         seed: seed of the layer's random draws.
+        value_range: ``(low, high)`` of float inputs (uint8 inputs are always 0-255).
 
     Raises:
-        ValueError: sigma < 0; at call time, inputs that are not RGB, or a training call
+        ValueError: sigma < 0 or an empty value_range; in :meth:`adapt`, float images
+            outside value_range; at call time, inputs that are not RGB, or a training call
             before :meth:`adapt`.
     """
 
     def __init__(self, sigma: float = 0.1, eigenvalues=None, eigenvectors=None,
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, value_range=(0.0, 1.0), **kwargs):
         super().__init__(**kwargs)
         if sigma < 0:
             raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+        low, high = (float(v) for v in value_range)
+        if not low < high:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {tuple(value_range)}")
         self.sigma = float(sigma)
         self.seed = seed
+        self.value_range = (low, high)
         self.eigenvalues = None if eigenvalues is None else np.asarray(eigenvalues, "float32")
         self.eigenvectors = None if eigenvectors is None else np.asarray(eigenvectors, "float32")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
+    def _range_of(self, dtype) -> tuple[float, float]:
+        """The valid pixel range of inputs of ``dtype``."""
+        return (0.0, 255.0) if keras.backend.standardize_dtype(dtype) == "uint8" else self.value_range
+
     def adapt(self, images: np.ndarray) -> PCAColorAugmentation:
-        """Compute the RGB PCA from ``images`` (a NumPy array ``(n, h, w, 3)``)."""
-        eigenvalues, eigenvectors = rgb_pca(images)
+        """Compute the RGB PCA from ``images`` (a NumPy array ``(n, h, w, 3)``: uint8, or
+        floats within ``value_range``), on pixel values scaled to [0, 1].
+
+        Raises:
+            ValueError: not RGB, or float values outside ``value_range``.
+        """
+        images = np.asarray(images)
+        low, high = self._range_of(images.dtype)
+        if images.size and images.dtype != np.uint8:
+            found = (float(images.min()), float(images.max()))
+            slack = 1e-3 * (high - low)
+            if found[0] < low - slack or found[1] > high + slack:
+                raise ValueError(
+                    f"images have values from {found[0]:g} to {found[1]:g}, outside value_range "
+                    f"{(low, high)}; pass value_range=(0, 255) for images in [0, 255], or "
+                    "uint8 images")
+        eigenvalues, eigenvectors = rgb_pca((images.astype("float64") - low) / (high - low))
         self.eigenvalues = eigenvalues.astype("float32")
         self.eigenvectors = eigenvectors.astype("float32")
         return self
@@ -131,12 +211,16 @@ class PCAColorAugmentation(keras.layers.Layer):
             return inputs
         if self.eigenvalues is None:
             raise ValueError("PCAColorAugmentation: call adapt(images) before training")
+        low, high = self._range_of(inputs.dtype)
         batch = ops.shape(inputs)[0]
         alphas = keras.random.normal((batch, 3), stddev=self.sigma, seed=self.seed_generator)
         weighted = alphas * ops.convert_to_tensor(self.eigenvalues)  # (batch, 3)
         shift = ops.matmul(weighted, ops.transpose(ops.convert_to_tensor(self.eigenvectors)))
-        shift = ops.cast(shift, inputs.dtype)
-        return inputs + ops.reshape(shift, (batch, 1, 1, 3))
+        shift = ops.reshape(shift * (high - low), (batch, 1, 1, 3))  # [0, 1] units to the input's
+        noisy = ops.clip(ops.cast(inputs, "float32") + shift, low, high)
+        if keras.backend.standardize_dtype(inputs.dtype) == "uint8":
+            noisy = ops.round(noisy)
+        return ops.cast(noisy, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -146,6 +230,7 @@ class PCAColorAugmentation(keras.layers.Layer):
             **super().get_config(),
             "sigma": self.sigma,
             "seed": self.seed,
+            "value_range": list(self.value_range),
             "eigenvalues": None if self.eigenvalues is None else self.eigenvalues.tolist(),
             "eigenvectors": None if self.eigenvectors is None else self.eigenvectors.tolist(),
         }
@@ -156,8 +241,9 @@ def ten_crops(images, crop_size: int) -> list:
     ``crop_size`` squares, and their horizontal reflections.
 
     Raises:
-        ValueError: the crop is larger than the images.
+        ValueError: not a batch ``(n, h, w, c)``, or the crop is larger than the images.
     """
+    _check_images(images.shape, None, "ten_crops")
     height, width = images.shape[1], images.shape[2]
     _check_crop(min(height, width), crop_size)
     top, left = (height - crop_size) // 2, (width - crop_size) // 2
@@ -181,10 +267,22 @@ def ten_crop_predict(model: keras.Model, images, crop_size: int | None = None,
         ``(n, classes)`` NumPy array of averaged probabilities.
 
     Raises:
-        ValueError: the crop is larger than the images.
+        ValueError: images not a batch ``(n, h, w, c)``; no crop_size for a model that
+            accepts any input size; the crop is larger than the images.
     """
-    crop_size = crop_size or model.input_shape[1]
-    crops = ten_crops(np.asarray(images), crop_size)
+    images = np.asarray(images)
+    _check_images(images.shape, None, "ten_crop_predict")
+    if crop_size is None:
+        input_shape = model.input_shape
+        if isinstance(input_shape, list) or len(input_shape) != 4:
+            raise ValueError(f"ten_crop_predict needs a model with one image input (batch, height, "
+                             f"width, channels), got input shape {input_shape}")
+        crop_size = input_shape[1]
+        if crop_size is None or input_shape[2] != crop_size:
+            raise ValueError(
+                f"crop_size is required: the model's input size is {input_shape[1:3]}, not one "
+                "square size to take from it; pass crop_size=")
+    crops = ten_crops(images, crop_size)
     predictions = [model.predict(ops.convert_to_numpy(crop), batch_size=batch_size, verbose=0)
                    for crop in crops]
     return np.mean(predictions, axis=0)

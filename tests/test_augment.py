@@ -10,7 +10,8 @@ def _photos(n=4, size=16, seed=0):
     base = rng.random((n, size, size, 1))
     # Correlated channels, like real photos.
     noise = rng.random((n, size, size, 3))
-    return (0.6 * base + 0.4 * noise * [1.0, 0.6, 0.3]).astype("float32")
+    # Values in [0.1, 0.9]: small colour shifts are never clipped at 0 or 1.
+    return (0.1 + 0.8 * (0.6 * base + 0.4 * noise * [1.0, 0.6, 0.3])).astype("float32")
 
 
 def test_crop_and_flip_shapes_and_randomness():
@@ -85,14 +86,14 @@ def test_pca_errors():
 
 def test_pca_layer_survives_save_and_load(tmp_path):
     images = _photos()
-    layer = augment.PCAColorAugmentation(sigma=0.2, seed=3).adapt(images)
+    layer = augment.PCAColorAugmentation(sigma=0.2, seed=3, value_range=(0, 255)).adapt(images * 255)
     model = keras.Sequential([keras.Input((16, 16, 3)), layer])
     path = tmp_path / "pca.keras"
     model.save(path)
     loaded = keras.models.load_model(path).layers[0]
     np.testing.assert_allclose(loaded.eigenvalues, layer.eigenvalues)
     np.testing.assert_allclose(loaded.eigenvectors, layer.eigenvectors)
-    assert loaded.sigma == 0.2
+    assert loaded.sigma == 0.2 and loaded.value_range == (0.0, 255.0)
 
 
 def test_ten_crops_are_corners_centre_and_flips():
@@ -116,3 +117,79 @@ def test_ten_crop_predict_averages_the_ten_predictions():
     out = augment.ten_crop_predict(model, x)
     np.testing.assert_allclose(out[:, 0], expected, rtol=1e-5)
     assert out.shape == (2, 2)
+
+
+# Faults (issue 16): pixel units and dtypes, wrong shapes.
+
+
+def test_pca_noise_has_the_same_relative_size_for_uint8_and_both_float_scales():
+    photos = _photos(seed=2)
+    as_uint8 = np.round(photos * 255).astype("uint8")
+    layers = {
+        "uint8": augment.PCAColorAugmentation(sigma=0.5, seed=4).adapt(as_uint8),
+        "[0, 1]": augment.PCAColorAugmentation(sigma=0.5, seed=4).adapt(as_uint8 / 255),
+        "[0, 255]": augment.PCAColorAugmentation(sigma=0.5, seed=4, value_range=(0, 255))
+        .adapt(as_uint8.astype("float32")),
+    }
+    for layer in layers.values():  # one PCA, in [0, 1] units, whatever the input's scale
+        np.testing.assert_allclose(layer.eigenvalues, layers["uint8"].eigenvalues, rtol=1e-4)
+    out_uint8 = keras.ops.convert_to_numpy(layers["uint8"](as_uint8, training=True))
+    out_01 = keras.ops.convert_to_numpy(layers["[0, 1]"]((as_uint8 / 255).astype("float32"), training=True))
+    out_255 = keras.ops.convert_to_numpy(layers["[0, 255]"](as_uint8.astype("float32"), training=True))
+    assert out_uint8.dtype == np.uint8 and out_01.dtype == out_255.dtype == np.float32
+    np.testing.assert_allclose(out_255, out_01 * 255, atol=2e-3)
+    assert np.abs(out_uint8 - out_255).max() <= 0.5 + 1e-3  # rounded, not wrapped
+    shift = np.abs(out_255 - as_uint8).max()
+    assert 1 < shift < 60  # sigma 0.5 of a [0, 1] PCA, in 0-255 units (not hundreds)
+
+
+@pytest.mark.parametrize("dtype, high", [("uint8", 255), ("float32", 1.0)])
+def test_pca_noise_is_clipped_to_the_valid_range(dtype, high):
+    images = np.zeros((4, 2, 2, 3), dtype)
+    images[:, 0] = high  # the brightest and darkest pixels
+    layer = augment.PCAColorAugmentation(sigma=100.0, seed=0).adapt(_photos())
+    out = keras.ops.convert_to_numpy(layer(images, training=True))
+    assert out.dtype == np.dtype(dtype) and out.min() >= 0 and out.max() <= high
+    assert np.any(out[:, 0] < high) and np.any(out[:, 1] > 0)  # the noise still moved them
+
+
+def test_pca_units_errors():
+    with pytest.raises(ValueError, match=r"outside value_range \(0.0, 1.0\); pass value_range=\(0, 255\)"):
+        augment.PCAColorAugmentation().adapt(_photos() * 255)
+    with pytest.raises(ValueError, match=r"value_range must be .* low < high, got \(1, 0\)"):
+        augment.PCAColorAugmentation(value_range=(1, 0))
+
+
+def test_crop_and_flip_rejects_wrong_shapes_and_stays_usable():
+    layer = augment.crop_and_flip(32, 28, seed=0)
+    with pytest.raises(ValueError, match=r"needs a batch of images .* got shape \(32, 32\)"):
+        layer(np.zeros((32, 32), "float32"), training=True)
+    with pytest.raises(ValueError, match="declared for 32x32 images, got 20x20"):
+        layer(np.zeros((2, 20, 20, 1), "float32"), training=True)  # would be upscaled
+    out = layer(np.zeros((2, 32, 32, 1), "float32"), training=True)
+    assert tuple(out.shape) == (2, 28, 28, 1)
+    with pytest.raises(ValueError, match="declared for 32x32 images, got 40x40"):
+        layer(np.zeros((2, 40, 40, 1), "float32"), training=True)
+
+
+def test_crop_and_flip_works_in_tf_data_and_survives_save_and_load(tmp_path):
+    import tensorflow as tf
+
+    layer = augment.crop_and_flip(32, 28, seed=0)
+    ds = tf.data.Dataset.from_tensor_slices(np.zeros((5, 32, 32, 1), "float32")).batch(2)
+    shapes = [tuple(b.shape) for b in ds.map(lambda x: layer(x, training=True))]
+    assert shapes == [(2, 28, 28, 1), (2, 28, 28, 1), (1, 28, 28, 1)]
+    model = keras.Sequential([keras.Input((32, 32, 1)), augment.crop_and_flip(32, 28)])
+    model.save(tmp_path / "crop.keras")
+    loaded = keras.models.load_model(tmp_path / "crop.keras").layers[0]
+    assert isinstance(loaded, augment.CropAndFlip) and loaded.image_size == 32
+
+
+def test_ten_crop_predict_errors_lead_somewhere():
+    inputs = keras.Input((None, None, 1))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+    with pytest.raises(ValueError, match=r"crop_size is required: the model's input size is \(None, None\)"):
+        augment.ten_crop_predict(model, np.zeros((1, 8, 8, 1), "float32"))
+    assert augment.ten_crop_predict(model, np.zeros((1, 8, 8, 1), "float32"), crop_size=4).shape == (1, 1)
+    with pytest.raises(ValueError, match=r"ten_crop_predict needs a batch of images .* got shape \(8, 8\)"):
+        augment.ten_crop_predict(model, np.zeros((8, 8), "float32"), crop_size=4)
