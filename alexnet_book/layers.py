@@ -5,6 +5,8 @@ Written with ``keras.ops`` only, so it runs on the TensorFlow, JAX and PyTorch b
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -21,7 +23,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     with the sum clipped at the first and last channel. The paper's values are
     ``k=2, n=5, alpha=1e-4, beta=0.75``; ``n=5`` is ``depth_radius=2``. As in TensorFlow's
     ``tf.nn.local_response_normalization``, ``alpha`` multiplies the plain sum (PyTorch and
-    Caffe divide it by ``n``: see :func:`from_torch_settings`). Channels-last inputs.
+    Caffe divide it by ``n``: see :func:`from_torch_settings`). Channels-last inputs;
+    integer inputs (e.g. uint8 images) are computed in the layer's float dtype.
 
     Args:
         depth_radius: half-width ``r`` of the channel window (window size ``2r + 1``).
@@ -37,7 +40,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     def __init__(self, depth_radius: int = 2, bias: float = 2.0, alpha: float = 1e-4,
                  beta: float = 0.75, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(depth_radius, bool) or not isinstance(depth_radius, int) or depth_radius < 0:
+        if (isinstance(depth_radius, bool) or not isinstance(depth_radius, numbers.Integral)
+                or depth_radius < 0):
             raise ValueError(f"depth_radius must be an integer >= 0, got {depth_radius!r}")
         if not bias > 0:
             raise ValueError(f"bias must be > 0, got {bias!r}")
@@ -45,7 +49,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             raise ValueError(f"alpha must be >= 0, got {alpha!r}")
         if not beta > 0:
             raise ValueError(f"beta must be > 0, got {beta!r}")
-        self.depth_radius = depth_radius
+        self.depth_radius = int(depth_radius)  # also NumPy integers, stored as int for the config
         self.bias = float(bias)
         self.alpha = float(alpha)
         self.beta = float(beta)
@@ -59,6 +63,8 @@ class LocalResponseNormalization(keras.layers.Layer):
                                 dtype="float32")
 
     def call(self, inputs):
+        if not keras.backend.is_float_dtype(keras.backend.standardize_dtype(inputs.dtype)):
+            inputs = ops.cast(inputs, self.compute_dtype)
         band = ops.cast(ops.convert_to_tensor(self._band), inputs.dtype)
         window_sum = ops.matmul(ops.square(inputs), band)
         return inputs / ops.power(self.bias + self.alpha * window_sum, self.beta)
@@ -84,6 +90,6 @@ def from_torch_settings(size: int, alpha: float = 1e-4, beta: float = 0.75,
     Raises:
         ValueError: ``size`` is not a positive odd integer (an even window has no centre).
     """
-    if not isinstance(size, int) or size < 1 or size % 2 == 0:
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1 or size % 2 == 0:
         raise ValueError(f"size must be a positive odd integer, got {size!r}")
-    return {"depth_radius": (size - 1) // 2, "bias": k, "alpha": alpha / size, "beta": beta}
+    return {"depth_radius": (int(size) - 1) // 2, "bias": k, "alpha": alpha / size, "beta": beta}

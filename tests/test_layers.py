@@ -83,3 +83,22 @@ def test_torch_settings_reproduce_torch_semantics():
     torch_like = x / (k + alpha / n * window) ** beta
     ours = LocalResponseNormalization(**from_torch_settings(n, alpha, beta, k))(x)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), torch_like, rtol=1e-5)
+
+
+# Faults (issue 16): NumPy integers and integer inputs.
+
+
+def test_numpy_integer_radius_is_accepted_and_stored_as_int():
+    layer = LocalResponseNormalization(depth_radius=np.int64(3))
+    assert layer.depth_radius == 3 and type(layer.get_config()["depth_radius"]) is int
+    assert from_torch_settings(np.int64(5))["depth_radius"] == 2
+    with pytest.raises(ValueError, match="depth_radius must be an integer >= 0, got True"):
+        LocalResponseNormalization(depth_radius=True)
+
+
+def test_uint8_inputs_are_normalised_in_float():
+    x = np.random.default_rng(3).integers(0, 256, (1, 3, 3, 6), dtype=np.uint8)
+    layer = LocalResponseNormalization()
+    out = keras.ops.convert_to_numpy(layer(x))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(layer(x.astype("float32"))), rtol=1e-6)
