@@ -27,7 +27,7 @@ def _check_images(shape, image_size: int | None, what: str) -> None:
     known (``None`` dimensions pass)."""
     shape = tuple(shape)
     if len(shape) != 4:
-        hint = ("add a channel axis to grayscale images with images[..., None]" if len(shape) == 3
+        hint = ("add a channel axis to greyscale images with images[..., None]" if len(shape) == 3
                 else "pass one image as images[None]" if len(shape) == 2 else "")
         raise ValueError(f"{what} needs a batch of images of shape (batch, height, width, "
                          f"channels), got shape {shape}" + (f"; {hint}" if hint else ""))
@@ -98,7 +98,7 @@ def center_crop(image_size: int, crop_size: int) -> keras.layers.CenterCrop:
     return keras.layers.CenterCrop(crop_size, crop_size, name="center_crop")
 
 
-def crop_positions(image_size: int, crop_size: int) -> int:
+def distinct_crops_and_flips(image_size: int, crop_size: int) -> int:
     """Distinct training inputs one image yields under crops and flips:
     ``(image_size - crop_size + 1)**2 * 2``; the paper counts translations as
     ``(256 - 224)**2 * 2 = 2048``.
@@ -203,7 +203,7 @@ class PCAColorAugmentation(keras.layers.Layer):
         if input_shape[-1] != 3:
             raise ValueError(
                 f"PCAColorAugmentation needs RGB images (3 channels), got {input_shape[-1]} "
-                "channel(s); colour noise does not apply to grayscale images"
+                "channel(s); colour noise does not apply to greyscale images"
             )
 
     def call(self, inputs, training=None):

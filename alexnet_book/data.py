@@ -13,6 +13,7 @@ corrupted file is named in the error, and ``python -m alexnet_book.data`` replac
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -319,9 +320,9 @@ def mean_image(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, dtype="float32").mean(axis=0)
 
 
-def center(images: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def centre(images: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Images as the paper fed them (section 2): raw 0-255 values minus the training mean,
-    float32, with a channel axis added to grayscale ``(n, h, w)`` arrays.
+    float32, with a channel axis added to greyscale ``(n, h, w)`` arrays.
 
     Raises:
         ValueError: ``mean`` does not have the shape of one image.
@@ -331,6 +332,72 @@ def center(images: np.ndarray, mean: np.ndarray) -> np.ndarray:
         raise ValueError(f"mean must have one image's shape {images.shape[1:]}, got {mean.shape}")
     centred = images - mean
     return centred[..., None] if centred.ndim == 3 else centred
+
+
+#: Training images come from the first 50,000 of Fashion-MNIST's 60,000 training
+#: images, validation images from the last 10,000: disjoint by construction.
+VALIDATION_START = 50_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """The course's train/validation/test images (uint8, 28x28) and labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The training images' mean image (what the paper subtracts, section 2)."""
+        return mean_image(self.x_train)
+
+    def centred(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(train, validation, test)`` images as the paper fed them: raw pixel values
+        minus the training mean, float32, with a channel axis (see :func:`centre`)."""
+        mean = self.mean
+        return centre(self.x_train, mean), centre(self.x_val, mean), centre(self.x_test, mean)
+
+    def describe(self) -> str:
+        """One stable line for notebooks to print."""
+        return (f"train {len(self.x_train):,}, validation {len(self.x_val):,}, "
+                f"test {len(self.x_test):,} images of {self.x_train.shape[1:]}")
+
+
+def course_splits(profile=None, train_size: int | None = None) -> Splits:
+    """The course's one data split for a profile: a class-balanced training subset of
+    ``profile.train_subset`` images from the first 50,000 training images, a class-balanced
+    validation subset of ``profile.test_subset`` images from the last 10,000 (for the
+    learning-rate schedule and curves), and the first ``profile.test_subset`` test images
+    (touched only for final numbers).
+
+    Args:
+        profile: an :class:`alexnet_book.profile.Profile` (default: the one in force).
+        train_size: a different number of training images (e.g. a smaller subset to
+            provoke overfitting); at most 50,000.
+
+    Raises:
+        DataUnavailableError: the data is neither cached nor downloadable.
+        ValueError: train_size outside 1..50,000.
+    """
+    from alexnet_book import profile as profiles
+
+    profile = profile or profiles.current()
+    n_train = profile.train_subset if train_size is None else train_size
+    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) \
+            or not 1 <= n_train <= VALIDATION_START:
+        raise ValueError(f"train_size must be an integer between 1 and {VALIDATION_START:,}, "
+                         f"got {n_train!r}")
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    x_tr, y_tr = subset(x_train[:VALIDATION_START], y_train[:VALIDATION_START],
+                        min(int(n_train), VALIDATION_START), seed=0)
+    x_val, y_val = subset(x_train[VALIDATION_START:], y_train[VALIDATION_START:],
+                          min(profile.test_subset, len(x_train) - VALIDATION_START), seed=1)
+    n_test = min(profile.test_subset, len(x_test))
+    return Splits(x_tr, y_tr, x_val, y_val, x_test[:n_test], y_test[:n_test])
 
 
 def main(cache_dir: Path | None = None, source_dir: Path = DEBIAN_DIR) -> int:

@@ -27,7 +27,7 @@ def image_grid(
     """A grid of images, each captioned with its class (and the prediction, if given).
 
     Args:
-        images: ``(n, h, w)`` grayscale or ``(n, h, w, 3)`` RGB, uint8 or floats in [0, 1].
+        images: ``(n, h, w)`` greyscale or ``(n, h, w, 3)`` RGB, uint8 or floats in [0, 1].
         labels: the true class index of each image.
         class_names: names indexed by class.
         columns: images per row.

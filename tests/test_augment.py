@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from keras_checks import assert_survives_save_and_load
 
 from alexnet_book import augment
 
@@ -32,12 +33,18 @@ def test_center_crop_takes_the_middle():
     assert out[0, :, :, 0].tolist() == [[14.0, 15.0], [20.0, 21.0]]
 
 
-def test_crop_count_matches_the_paper():
-    assert (256 - 224) ** 2 * 2 == 2048
-    assert augment.crop_positions(256, 224) == 33**2 * 2
+def test_distinct_crops_and_flips_are_counted_exactly():
+    """Enumerate every crop and its mirror image of a random image and count the distinct
+    patches: (6 - 4 + 1)^2 x 2 = 18. The paper's (256 - 224)^2 x 2 = 2,048 leaves out
+    one position per axis; the exact count for 224 of 256 is 33^2 x 2 = 2,178."""
+    image = np.random.default_rng(0).random((6, 6))
+    patches = {patch.tobytes() for top in range(3) for left in range(3)
+               for patch in (image[top:top + 4, left:left + 4], image[top:top + 4, left:left + 4][:, ::-1])}
+    assert augment.distinct_crops_and_flips(6, 4) == len(patches) == 18
+    assert augment.distinct_crops_and_flips(256, 224) == 2_178
 
 
-@pytest.mark.parametrize("make", [augment.crop_and_flip, augment.center_crop, augment.crop_positions])
+@pytest.mark.parametrize("make", [augment.crop_and_flip, augment.center_crop, augment.distinct_crops_and_flips])
 def test_crop_larger_than_image_is_a_clear_error(make):
     with pytest.raises(ValueError, match="crop 40x40 is larger than the image 32x32"):
         make(32, 40)
@@ -74,7 +81,7 @@ def test_sigma_zero_and_inference_are_the_identity():
 
 
 def test_pca_errors():
-    with pytest.raises(ValueError, match="colour noise does not apply to grayscale"):
+    with pytest.raises(ValueError, match="colour noise does not apply to greyscale"):
         augment.PCAColorAugmentation()(np.zeros((1, 4, 4, 1), "float32"))
     with pytest.raises(ValueError, match="needs RGB images"):
         augment.rgb_pca(np.zeros((2, 4, 4, 1)))
@@ -87,10 +94,8 @@ def test_pca_errors():
 def test_pca_layer_survives_save_and_load(tmp_path):
     images = _photos()
     layer = augment.PCAColorAugmentation(sigma=0.2, seed=3, value_range=(0, 255)).adapt(images * 255)
-    model = keras.Sequential([keras.Input((16, 16, 3)), layer])
-    path = tmp_path / "pca.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path).layers[0]
+    model = keras.Sequential([keras.Input((16, 16, 3)), layer], name="pca")
+    loaded = assert_survives_save_and_load(model, images[:2], tmp_path).layers[0]
     np.testing.assert_allclose(loaded.eigenvalues, layer.eigenvalues)
     np.testing.assert_allclose(loaded.eigenvectors, layer.eigenvectors)
     assert loaded.sigma == 0.2 and loaded.value_range == (0.0, 255.0)

@@ -96,15 +96,15 @@ def test_subset_rejects_bad_sizes(n):
         data.subset(np.zeros(500), np.zeros(500, int), n)
 
 
-def test_center_subtracts_the_mean_image_and_adds_a_channel():
+def test_centre_subtracts_the_mean_image_and_adds_a_channel():
     images = np.stack([np.full((2, 2), v, np.uint8) for v in (10, 30)])
     mean = data.mean_image(images)
     assert mean.tolist() == [[20.0, 20.0], [20.0, 20.0]]
-    centred = data.center(images, mean)
+    centred = data.centre(images, mean)
     assert centred.shape == (2, 2, 2, 1) and centred.dtype == np.float32
     assert centred[:, 0, 0, 0].tolist() == [-10.0, 10.0]
     with pytest.raises(ValueError, match=r"mean must have one image's shape \(2, 2\), got \(3,\)"):
-        data.center(images, np.zeros(3))
+        data.centre(images, np.zeros(3))
 
 
 # Faults (issue 16): damaged files, a read-only cache, apt only when it helps.

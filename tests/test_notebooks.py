@@ -120,7 +120,7 @@ def test_the_size_check_catches_hard_coded_sizes():
 def test_sizes_come_from_the_profile(path):
     cells = code_cells(read(path))
     source = "\n".join(cell.source for cell in cells)
-    assert "PROFILE = profile.current()" in source and "print(PROFILE.describe())" in source
+    assert "PROFILE = profile.current()" in source and "print(PROFILE.describe()" in source
     found = [f"cell {i}, {hit}" for i, cell in enumerate(cells) for hit in hard_coded_sizes(cell.source)]
     assert not found, f"{path.name}: sizes not taken from the profile: {found}"
 
