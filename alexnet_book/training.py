@@ -125,13 +125,100 @@ def step_schedule(
     return keras.callbacks.LearningRateScheduler(rate)
 
 
-def backup_callback(name: str, root=None) -> keras.callbacks.BackupAndRestore:
+class IncompleteBackupError(RuntimeError):
+    """A training backup lacks a file or its files disagree: resuming from it would train
+    the wrong epochs or start from the wrong weights."""
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` that refuses a backup it cannot resume exactly (a
+    missing weights or metadata file, unreadable metadata, weights written by another
+    epoch than the metadata says, weights that do not load) instead of silently training
+    the wrong epochs, and keeps the folder as evidence. The metadata also records the
+    sha256 of the weights it belongs to."""
+
+    def _backup_problem(self) -> str | None:
+        import json
+        from pathlib import Path
+
+        weights, metadata = Path(self._weights_path), Path(self._training_metadata_path)
+        if not weights.is_file() and not metadata.is_file():
+            return None  # no backup: a fresh start
+        if not metadata.is_file():
+            return (f"{metadata.name} is missing, so the epoch to resume from is unknown "
+                    "(resuming would restart at epoch 0 and train too many epochs)")
+        try:
+            record = json.loads(metadata.read_text())
+        except (OSError, ValueError) as error:
+            return f"{metadata.name} is unreadable ({error})"
+        epoch = record.get("epoch") if isinstance(record, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            return f"{metadata.name} holds no valid epoch: {record!r}"
+        if not weights.is_file():
+            return (f"{weights.name} is missing (the metadata says epoch {epoch}; resuming "
+                    "would continue from freshly initialised weights)")
+        expected = record.get("weights_sha256")
+        if expected is not None and _sha256(weights) != expected:
+            return (f"{weights.name} is not the file the metadata (epoch {epoch}) was written "
+                    "with (interrupted while saving, or replaced)")
+        return None
+
+    def _refuse(self, problem: str) -> IncompleteBackupError:
+        return IncompleteBackupError(
+            f"The training backup in {self.backup_dir} cannot be resumed exactly: {problem}. "
+            "Nothing was trained and the folder is kept. Delete it to train from scratch "
+            f"(shutil.rmtree({str(self.backup_dir)!r})), or restore its files.")
+
+    def on_train_begin(self, logs=None):
+        from pathlib import Path
+
+        problem = self._backup_problem()
+        if problem:
+            raise self._refuse(problem)
+        if not Path(self._weights_path).is_file() or not self.model.built:
+            return super().on_train_begin(logs)  # nothing to restore, or Keras' own error
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError, KeyError) as error:  # a damaged file, another model's weights
+            raise self._refuse(f"its weights do not load ({type(error).__name__}: {error})") from error
+
+    def _save_model(self):
+        import json
+        import os
+        from pathlib import Path
+
+        super()._save_model()  # the weights, then the metadata
+        metadata = Path(self._training_metadata_path)
+        record = json.loads(metadata.read_text())
+        record["weights_sha256"] = _sha256(self._weights_path)
+        partial = metadata.with_name(metadata.name + ".partial")
+        partial.write_text(json.dumps(record))
+        os.replace(partial, metadata)  # atomic: the old record or the new one, never half
+
+
+def backup_callback(name: str, root=None) -> CheckedBackupAndRestore:
     """Checkpoint-and-resume for long runs (Colab disconnects): ``fit`` saves its state
     every epoch under ``runs/backup/<name>`` and, if interrupted, resumes from the last
     saved epoch when called again with the same callback folder. The folder is deleted
-    when training finishes."""
+    when training finishes.
+
+    A backup that cannot be resumed exactly (a file missing or damaged, weights and
+    metadata from different epochs) stops ``fit`` with :class:`IncompleteBackupError`
+    naming the problem, before anything is trained; the folder is kept.
+    """
+    from pathlib import Path
+
     from alexnet_book.tracking import runs_dir
 
-    folder = (root or runs_dir()) / "backup" / name
-    return keras.callbacks.BackupAndRestore(str(folder), save_freq="epoch",
-                                            delete_checkpoint=True)
+    folder = Path(root or runs_dir()) / "backup" / name
+    return CheckedBackupAndRestore(str(folder), save_freq="epoch", delete_checkpoint=True)
