@@ -39,53 +39,76 @@ def _check_images(shape, image_size: int | None, what: str) -> None:
 
 
 @keras.saving.register_keras_serializable(package="alexnet_book")
-class CropAndFlip(keras.Sequential):
-    """The layers of :func:`crop_and_flip`, checking every input's shape before use: a
-    wrong shape is a clear error and leaves the layer usable (a plain ``Sequential``
-    would lock itself to the first shape it saw, and ``RandomCrop`` silently upscales
-    images smaller than the crop)."""
+class CropAndFlip(keras.layers.Layer):
+    """Random crops and horizontal flips drawn for each image independently, as the paper
+    does (section 4.1): in training, every image of a batch gets its own offset and its
+    own coin flip; at inference, the centre crop.
 
-    def __init__(self, layers=None, image_size: int | None = None, **kwargs):
-        super().__init__(layers=layers, **kwargs)
-        self.image_size = image_size
+    Keras' ``RandomCrop`` draws one offset per batch (all images of a batch are cropped at
+    the same place), so this layer gathers rows and columns per image with ``keras.ops``:
+    no Python loop, on every backend and inside ``tf.data``.
 
-    def build(self, input_shape=None):
-        if input_shape is not None:
-            _check_images(input_shape, self.image_size, "crop_and_flip")
-        super().build(input_shape)
+    Args:
+        image_size: side of the square input images.
+        crop_size: side of the square crops.
+        flip: also mirror half of the images, chosen per image.
+        seed: seed of the layer's random generator.
 
-    def call(self, inputs, training=None, mask=None, **kwargs):
-        _check_images(inputs.shape, self.image_size, "crop_and_flip")
-        return super().call(inputs, training=training, mask=mask, **kwargs)
+    Raises:
+        ValueError: the crop is larger than the image; at call time, images of another
+            rank or size (the layer stays usable).
+    """
+
+    def __init__(self, image_size: int, crop_size: int, flip: bool = True,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        _check_crop(image_size, crop_size)
+        self.image_size, self.crop_size, self.flip, self.seed = image_size, crop_size, flip, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.crop_size, self.crop_size, input_shape[3])
+
+    def call(self, images, training=None):
+        _check_images(images.shape, self.image_size, "crop_and_flip")
+        size, crop = self.image_size, self.crop_size
+        if not training:
+            start = (size - crop) // 2
+            return images[:, start:start + crop, start:start + crop, :]
+        shape = ops.shape(images)
+        batch, channels = shape[0], shape[3]
+        tops = keras.random.randint((batch,), 0, size - crop + 1, dtype="int32",
+                                    seed=self.seed_generator)
+        lefts = keras.random.randint((batch,), 0, size - crop + 1, dtype="int32",
+                                     seed=self.seed_generator)
+        steps = ops.arange(crop, dtype="int32")
+        rows = tops[:, None] + steps[None, :]                  # (batch, crop)
+        columns = lefts[:, None] + steps[None, :]
+        if self.flip:  # a mirrored crop reads its columns right to left
+            mirrored = keras.random.uniform((batch,), seed=self.seed_generator) < 0.5
+            columns = ops.where(mirrored[:, None], ops.flip(columns, axis=1), columns)
+        rows = ops.broadcast_to(rows[:, :, None, None], (batch, crop, size, channels))
+        images = ops.take_along_axis(images, rows, axis=1)
+        columns = ops.broadcast_to(columns[:, None, :, None], (batch, crop, crop, channels))
+        return ops.take_along_axis(images, columns, axis=2)
 
     def get_config(self):
-        return {**super().get_config(), "image_size": self.image_size}
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        image_size = config.pop("image_size", None)
-        model = super().from_config(config, custom_objects=custom_objects)
-        model.image_size = image_size
-        return model
+        return {**super().get_config(), "image_size": self.image_size,
+                "crop_size": self.crop_size, "flip": self.flip, "seed": self.seed}
 
 
 def crop_and_flip(image_size: int, crop_size: int, flip: bool = True,
                   seed: int | None = None) -> CropAndFlip:
     """The paper's training augmentation: a random ``crop_size`` square from an
-    ``image_size`` square image and a random horizontal flip (224 from 256 in the paper).
-    Apply it with ``training=True`` (inside ``fit`` or a ``tf.data`` map) to batches of
-    shape ``(batch, image_size, image_size, channels)``.
+    ``image_size`` square image and a random horizontal flip, each drawn per image (224
+    from 256 in the paper). Apply it with ``training=True`` (inside ``fit`` or a
+    ``tf.data`` map) to batches of shape ``(batch, image_size, image_size, channels)``.
 
     Raises:
         ValueError: the crop is larger than the image; at call time, images of another
             rank or size.
     """
-    _check_crop(image_size, crop_size)
-    layers = [keras.layers.RandomCrop(crop_size, crop_size, seed=seed, name="random_crop")]
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_flip"))
-    return CropAndFlip(layers, image_size=image_size, name="crop_and_flip")
+    return CropAndFlip(image_size, crop_size, flip=flip, seed=seed, name="crop_and_flip")
 
 
 def center_crop(image_size: int, crop_size: int) -> keras.layers.CenterCrop:

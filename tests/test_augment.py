@@ -27,6 +27,39 @@ def test_crop_and_flip_shapes_and_randomness():
     assert not np.allclose(out, keras.ops.convert_to_numpy(layer(x, training=True)))
 
 
+def _offsets(images, crops):
+    """(top, left, mirrored) of each crop, found by search over every window."""
+    size, crop = images.shape[1], crops.shape[1]
+    found = []
+    for image, patch in zip(images, crops):
+        hits = [(top, left, mirrored) for top in range(size - crop + 1) for left in range(size - crop + 1)
+                for mirrored, window in enumerate((image[top:top + crop, left:left + crop],
+                                                   image[top:top + crop, left:left + crop][:, ::-1]))
+                if np.array_equal(patch, window)]
+        assert len(hits) == 1, hits
+        found.append(hits[0])
+    return found
+
+
+def test_crops_and_flips_are_drawn_per_image_and_cover_every_offset():
+    """Section 4.1 crops each image at its own place (Keras' RandomCrop uses one offset
+    per batch): offsets differ within one batch, and over batches every offset and both
+    flips occur, about equally often."""
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 8, 8, 1)).astype("float32")  # distinct pixels: windows unique
+    layer = augment.crop_and_flip(8, 5, seed=0)
+    first = _offsets(images, keras.ops.convert_to_numpy(layer(images, training=True)))
+    assert len({(top, left) for top, left, _ in first}) > 8  # not one shared offset
+    counts = np.zeros((4, 4, 2))
+    for _ in range(10):
+        for top, left, mirrored in _offsets(images, keras.ops.convert_to_numpy(layer(images, training=True))):
+            counts[top, left, mirrored] += 1
+    assert (counts > 0).all()  # all 4 x 4 offsets, flipped and not
+    assert counts.sum() == 640 and counts.max() < 4 * counts.mean()
+    centre = keras.ops.convert_to_numpy(layer(images, training=False))
+    np.testing.assert_array_equal(centre, images[:, 1:6, 1:6])
+
+
 def test_center_crop_takes_the_middle():
     x = np.arange(36, dtype="float32").reshape(1, 6, 6, 1)
     out = keras.ops.convert_to_numpy(augment.center_crop(6, 2)(x))

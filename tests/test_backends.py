@@ -26,8 +26,9 @@ grad = jax.grad(lambda t: keras.ops.sum(lrn(t)))(np.full((1, 2, 2, 8), 50.0, "fl
 pca = augment.PCAColorAugmentation(seed=0).adapt(np.random.default_rng(1).random((2, 4, 4, 3)))
 shifted = pca(np.zeros((2, 4, 4, 3), "float32"), training=True)
 probs = augment.ten_crop_predict(model, np.zeros((2, 32, 32, 1), "float32"), crop_size=28)
+crops = augment.crop_and_flip(32, 28, seed=0)(np.random.default_rng(2).random((4, 32, 32, 1)), training=True)
 print(len(history.history["loss"]), np.isfinite(np.asarray(grad)).all(),
-      np.asarray(shifted).shape, probs.shape, "tensorflow" in sys.modules)
+      np.asarray(shifted).shape, probs.shape, np.asarray(crops).shape, "tensorflow" in sys.modules)
 """
 
 
@@ -36,4 +37,4 @@ def test_library_runs_on_jax_without_tensorflow():
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().splitlines()[-1] == "1 True (2, 4, 4, 3) (2, 10) False"
+    assert out.stdout.strip().splitlines()[-1] == "1 True (2, 4, 4, 3) (2, 10) (4, 28, 28, 1) False"
