@@ -185,3 +185,17 @@ def test_zfnet_survives_clone():
     model = models.zfnet()
     clone = keras.models.clone_model(model)
     assert clone.count_params() == model.count_params() == 62_357_608
+
+
+def test_drop_conv_removes_one_middle_layer_and_checks_its_argument():
+    full = models.alexnet((67, 67, 1), 10, width=0.25)
+    convs = {layer.name for layer in full.layers if isinstance(layer, keras.layers.Conv2D)}
+    for dropped in (3, 4):
+        model = models.alexnet((67, 67, 1), 10, width=0.25, drop_conv=dropped, towers=2)
+        names = {layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
+        assert names == convs - {f"conv{dropped}"}
+        assert model.output_shape == (None, 10)
+    assert models.alexnet((67, 67, 1), 10, width=0.25, drop_conv=None).count_params() == full.count_params()
+    for bad in (1, 5, "conv3", True):
+        with pytest.raises(ValueError, match=r"drop_conv must be one of \(None, 3, 4\).*got"):
+            models.alexnet((67, 67, 1), 10, width=0.25, drop_conv=bad)
