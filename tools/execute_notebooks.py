@@ -4,6 +4,7 @@ Usage: python tools/execute_notebooks.py notebooks/*.ipynb  (``make execute`` se
 environment: ALEXNET_PROFILE=quick, W&B offline, CPU only).
 """
 
+import datetime
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,17 @@ import nbclient
 import nbformat
 
 KERNEL = "alexnet-book"
+SLOW_CELL_SECONDS = 5.0  # cells slower than this are listed, so regressions show
+
+
+def cell_seconds(cell) -> float:
+    """Wall time of one executed cell, from the timing nbclient records."""
+    timing = cell.metadata.get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    parse = datetime.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
 def execute(path: Path) -> float:
@@ -35,7 +47,10 @@ def execute(path: Path) -> float:
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
     }
-    for cell in notebook.cells:
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and cell_seconds(cell) > SLOW_CELL_SECONDS:
+            first_line = cell.source.splitlines()[0] if cell.source else ""
+            print(f"  {cell_seconds(cell):6.1f} s  cell {index}: {first_line[:70]}")
         cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
             if output.get("name") == "stderr":
