@@ -1,16 +1,22 @@
 """The built website as a reader sees it, in headless Chromium.
 
 Needs ``_build/html`` (``make book-strict`` builds it first in ``make test``) and
-Debian's ``chromium``. Screenshots go to ``_build/screenshots/``.
+Debian's ``chromium``. Every page is read offline, as the course promises: a request
+that leaves localhost is refused and recorded, and the tests fail on it. Each page of the
+table of contents is visited once, at 1280 px and then at phone width (390 px), with
+screenshots of both under ``_build/screenshots/``.
 """
 
 import functools
 import http.server
+import re
 import shutil
 import threading
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 import pytest
-from notebook_checks import NOTEBOOKS, ROOT, read, repository_url
+from notebook_checks import NOTEBOOKS, ROOT, read, repository_url, toc_files
 
 pytestmark = pytest.mark.site
 
@@ -22,6 +28,18 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# Every URL that does not go to the local server (data: URLs are never routed).
+OUTSIDE = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])")
+# Every page of the table of contents, as a path without suffix: book/intro, notebooks/...
+PAGES = toc_files()
+NOTEBOOK_PAGES = [f"notebooks/{path.stem}" for path in NOTEBOOKS]
+# Pages whose every block, commands included, must fit the content column at 1280 px.
+WHOLE_PAGE_FITS = {"book/intro", "book/setup"}
+FIGURES_PENDING = pytest.mark.xfail(
+    strict=False, reason="figure captions are added to the notebooks by issue 14's notebook part"
+)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -53,16 +71,136 @@ def browser():
         browser.close()
 
 
-def _open(browser, url: str, shot: str, lands_on: str | None = None):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    response = page.goto(url, wait_until="load")
-    assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
-    if lands_on:
-        page.wait_for_url(lands_on)
-        page.wait_for_load_state("load")
+class Reader:
+    """One offline browser session: requests that leave localhost are refused and kept."""
+
+    def __init__(self, browser, site_url: str):
+        self.site_url = site_url
+        self.outside: list[str] = []
+        self.context = browser.new_context(viewport=DESKTOP)
+        self.context.route(OUTSIDE, self._refuse)
+
+    def _refuse(self, route):
+        self.outside.append(route.request.url)
+        route.abort()
+
+    def open(self, url: str, lands_on: str | None = None):
+        """The page at ``url`` (relative to the site), loaded and typeset, and its errors."""
+        page = self.context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+        response = page.goto(f"{self.site_url}/{url}", wait_until="load")
+        assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
+        if lands_on:
+            page.wait_for_url(lands_on)
+            page.wait_for_load_state("load")
+        if page.locator(".math").count():
+            # MathJax 3 typesets after loading; its startup promise settles when it is done.
+            from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+            try:
+                page.wait_for_function("() => window.MathJax?.startup?.promise", timeout=10_000)
+                page.evaluate("() => MathJax.startup.promise.then(() => true)")
+            except PlaywrightTimeout:
+                errors.append("MathJax did not load: the page's math stays raw TeX")
+        return page, errors
+
+
+@pytest.fixture(scope="module")
+def reader(browser, site_url):
+    reader = Reader(browser, site_url)
+    yield reader
+    reader.context.close()
+
+
+# What a reader notices on a page, measured in the browser.
+_IMAGES = """() => Array.from(document.querySelectorAll('article img')).map(i => ({
+  src: i.getAttribute('src'), alt: i.getAttribute('alt') || '',
+  output: !!i.closest('.cell_output'),
+  numbered: !!i.closest('figure')?.querySelector('figcaption .caption-number'),
+  caption: i.closest('figure')?.querySelector('figcaption .caption-text')?.innerText || '',
+}))"""
+_TOO_WIDE = """(selector) => Array.from(document.querySelectorAll(selector)).filter(e => {
+  const column = e.closest('article').getBoundingClientRect();
+  return e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > column.right + 1;
+}).map(e => e.textContent.trim().split('\\n')[0].slice(0, 80))"""
+_MATH = """() => {
+  const maths = Array.from(document.querySelectorAll('article .math'));
+  const clone = document.querySelector('article').cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, .math').forEach(e => e.remove());
+  return {
+    maths: maths.length,
+    untypeset: maths.filter(m => !m.querySelector('mjx-container'))
+                    .map(m => m.textContent.slice(0, 60)),
+    raw: clone.textContent.match(/\\\\[([][^]{0,40}/g) || [],
+  };
+}"""
+_VISIBLE_SEARCH = """() => Array.from(document.querySelectorAll(
+    '.search-button__button, .search-button-field, input[type=search]'))
+  .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden').length"""
+# After a resize the theme slides its sidebars away: wait for finite animations to end.
+_SETTLED = """() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))
+  .then(() => Promise.all(document.getAnimations()
+    .filter(a => a.effect?.getComputedTiming().iterations !== Infinity)
+    .map(a => a.finished.catch(() => null))))"""
+_CITATIONS = """() => Array.from(document.querySelectorAll('.bibtex-citation a.reference.internal'))
+  .map(a => [a.innerText.trim(), a.getAttribute('href').split('#')[1]])"""
+
+
+@dataclass
+class Visit:
+    """What one page showed, at 1280 px unless the name says otherwise."""
+
+    errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    too_wide: list[str] = field(default_factory=list)
+    too_wide_phone: list[str] = field(default_factory=list)
+    math: dict = field(default_factory=dict)
+    search_boxes: int = 0
+    search_boxes_phone: int = 0
+    mode: str = ""
+    print_buttons: int = 0
+    citations: list[list[str]] = field(default_factory=list)
+
+
+def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=False)
-    return page
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+@pytest.fixture(scope="module")
+def visits(reader) -> dict[str, Visit]:
+    """Every page of the table of contents, read once at each width."""
+    result = {}
+    for path in PAGES:
+        before = len(reader.outside)
+        page, errors = reader.open(f"{path}.html")
+        visit = Visit(mode=page.evaluate("document.documentElement.dataset.mode"))
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_load_state("load")
+        visit.images = page.evaluate(_IMAGES)
+        # Every output block; on the setup page every block, its shell commands included.
+        visit.too_wide = page.evaluate(_TOO_WIDE, "article pre" if path in WHOLE_PAGE_FITS
+                                       else ".cell_output pre")
+        visit.math = page.evaluate(_MATH)
+        visit.search_boxes = page.evaluate(_VISIBLE_SEARCH)
+        visit.print_buttons = page.locator("[onclick*='print'], .btn-download-pdf-button").count()
+        visit.citations = page.evaluate(_CITATIONS)
+        page.evaluate("window.scrollTo(0, 0)")
+        _shot(page, f"{PurePosixPath(path).name}-1280")
+        page.set_viewport_size(PHONE)
+        page.evaluate(_SETTLED)
+        # On a phone, printed text wraps; Rich's box-drawn tables (HTML outputs) may scroll.
+        visit.too_wide_phone = page.evaluate(_TOO_WIDE, ".cell_output :not(.text_html) > pre")
+        visit.search_boxes_phone = page.evaluate(_VISIBLE_SEARCH)
+        _shot(page, f"{PurePosixPath(path).name}-390")
+        page.close()
+        visit.errors = errors
+        visit.outside = reader.outside[before:]
+        result[path] = visit
+    return result
 
 
 def _plain(text: str) -> str:
@@ -77,20 +215,115 @@ def _broken_images(page) -> list[str]:
     )
 
 
-def test_index_redirects_to_the_intro(site_url, browser):
-    page = _open(browser, f"{site_url}/index.html", "intro", lands_on="**/book/intro.html")
+def _is_path(alt: str) -> bool:
+    return bool(re.search(r"[/\\]|\.(png|jpe?g|svg|gif|webp)$", alt, re.IGNORECASE))
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_reads_cleanly_offline(visits, path):
+    """No console error, no request off localhost, one search box, light mode, no print."""
+    visit = visits[path]
+    assert visit.errors == [], f"{path}: console errors {visit.errors}"
+    assert visit.outside == [], f"{path}: requests that left localhost {visit.outside}"
+    assert visit.mode == "light", f"{path}: theme mode {visit.mode!r} on a first visit"
+    assert visit.search_boxes == 1 and visit.search_boxes_phone == 1, (
+        f"{path}: {visit.search_boxes} search boxes at 1280 px, "
+        f"{visit.search_boxes_phone} at 390 px")
+    assert visit.print_buttons == 0, f"{path}: a 'PDF' button that only prints"
+    assert (SHOTS / f"{PurePosixPath(path).name}-1280.png").is_file()
+    assert (SHOTS / f"{PurePosixPath(path).name}-390.png").is_file()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_math_is_typeset_offline(visits, path):
+    math = visits[path].math
+    assert math["untypeset"] == [], f"{path}: math MathJax did not typeset {math['untypeset']}"
+    assert math["raw"] == [], f"{path}: raw TeX in the text {math['raw']}"
+
+
+def test_chapters_with_math_are_typeset(visits):
+    """The chapters whose formulas showed as raw TeX offline are typeset by the local MathJax."""
+    for path in ["notebooks/02_layer_by_layer", "notebooks/03_lrn_vs_batchnorm",
+                 "notebooks/04_augmentation"]:
+        if path in visits:
+            assert visits[path].math["maths"] > 0, f"{path}: no math on the page"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_blocks_fit_the_content_column(visits, path):
+    visit = visits[path]
+    assert visit.too_wide == [], f"{path}: blocks wider than the column at 1280 px {visit.too_wide}"
+    assert visit.too_wide_phone == [], (
+        f"{path}: printed output wider than a 390 px phone {visit.too_wide_phone}")
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p not in NOTEBOOK_PAGES])
+def test_images_on_book_pages_have_alt_text(visits, path):
+    bad = [i["src"] for i in visits[path].images if not i["alt"] or _is_path(i["alt"])]
+    assert bad == [], f"{path}: images without alt text {bad}"
+
+
+@FIGURES_PENDING
+@pytest.mark.parametrize("path", NOTEBOOK_PAGES)
+def test_notebook_figures_have_alt_text(visits, path):
+    """Alt text comes from the figure cell's metadata: mystnb.image.alt."""
+    bad = [i["src"] for i in visits[path].images if not i["alt"] or _is_path(i["alt"])]
+    assert bad == [], f"{path}: images whose alt text is missing or a file path {bad}"
+
+
+@FIGURES_PENDING
+@pytest.mark.parametrize("path", NOTEBOOK_PAGES)
+def test_notebook_figures_are_numbered_and_captioned(visits, path):
+    """Captions and numbers come from the cell's metadata: mystnb.figure.caption and .name."""
+    figures = [i for i in visits[path].images if i["output"]]
+    bad = [i["src"] for i in figures if not (i["numbered"] and i["caption"].strip())]
+    assert figures and bad == [], f"{path}: figures without a number and caption {bad}"
+
+
+def test_bibliography_matches_its_citations(reader, visits):
+    page, errors = reader.open("book/bibliography.html")
+    entries = page.evaluate("""() => Array.from(document.querySelectorAll('div.citation')).map(c => ({
+        id: c.id, label: c.querySelector('.label').innerText.replace(/^\\[|\\]$/g, '').trim(),
+        text: c.querySelector('p').innerText,
+        links: Array.from(c.querySelectorAll('a.reference.external')).map(a => a.href)}))""")
+    page.close()
+    assert errors == []
+    bib = (ROOT / "book" / "references.bib").read_text()
+    assert len(entries) == bib.count("\n@") + bib.startswith("@") > 0
+    labels = {entry["id"]: entry["label"] for entry in entries}
+    for entry in entries:
+        # One style: author and year, as the citations read; never an alpha label (KSH12).
+        assert re.fullmatch(r"\D+, \d{4}[a-z]?", entry["label"]), entry["label"]
+        assert any(link.startswith("https://") for link in entry["links"]), (
+            f"{entry['label']}: no DOI or URL")
+    text = " ".join(entry["text"] for entry in entries)
+    for name in ["ImageNet", "Boltzmann", "Fisher", "Fashion-MNIST"]:
+        assert name in text, f"{name} lost its capitals in the bibliography"
+    assert "Imagenet" not in text and "boltzmann" not in text
+    cited = [(path, c) for path, visit in visits.items() for c in visit.citations]
+    assert len(cited) >= 20
+    for path, (shown, target) in cited:
+        assert shown == labels.get(target), f"{path}: cites [{shown}] for [{labels.get(target)}]"
+
+
+def test_index_redirects_to_the_intro(reader):
+    page, errors = reader.open("index.html", lands_on="**/book/intro.html")
     assert "AlexNet, from paper to practice" in page.title()
     assert page.locator("h1").first.inner_text().startswith("AlexNet, from paper to practice")
     assert _broken_images(page) == []
+    body = page.locator("main").inner_text()
+    # The Markdown pages are not notebooks, and the landing page says so.
+    assert "Every page is an executed notebook" not in body
+    assert "Every chapter is an executed notebook" in body
     page.close()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_page(site_url, browser, path):
+def test_notebook_page(reader, path):
     notebook = read(path)
     heading = next(c.source for c in notebook.cells if c.cell_type == "markdown")
     title = heading.splitlines()[0].lstrip("# ").strip()
-    page = _open(browser, f"{site_url}/notebooks/{path.stem}.html", path.stem)
+    page, _ = reader.open(f"notebooks/{path.stem}.html")
     assert _plain(page.locator("h1").first.inner_text()).startswith(title)
     assert title in _plain(page.title())
 
@@ -121,8 +354,8 @@ def test_notebook_page(site_url, browser, path):
 @pytest.mark.parametrize("page_name, title", [("assignments", "Assignments"),
                                               ("instructors", "Instructors"),
                                               ("setup", "Setup")])
-def test_book_pages(site_url, browser, page_name, title):
-    page = _open(browser, f"{site_url}/book/{page_name}.html", page_name)
+def test_book_pages(reader, page_name, title):
+    page, _ = reader.open(f"book/{page_name}.html")
     assert _plain(page.locator("h1").first.inner_text()).startswith(title)
     assert _broken_images(page) == []
     if page_name == "assignments":
