@@ -1,44 +1,193 @@
-"""The benchmarks' --quick modes run and report what they promise (no speed asserted)."""
+"""The benchmarks' --quick modes run and print every field they promise (no speed is
+asserted), bad input fails with a clear message, and every stored result is labelled."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+ENVIRONMENT = ("date", "backend", "keras", "python", "gpu", "device", "cpu_cores")
+#: Fields every result of a kind has, including those measured before issue 18's fixes.
+SCHEMAS = {
+    "throughput": ENVIRONMENT + (
+        "benchmark", "quick", "batch_size", "steps", "precision",
+        "keras_images_per_second", "torch_images_per_second", "keras_over_torch"),
+    "train_fashion_mnist": ENVIRONMENT + (
+        "benchmark", "quick", "epochs", "batch_size", "image_size", "width", "train_images",
+        "precision", "test_accuracy", "images_per_second", "first_epoch_images_per_second",
+        "seconds", "kwh"),
+}
+#: Fields today's scripts add; a stored result without them carries a "label" saying how
+#: it was measured.
+CURRENT = {
+    "throughput": (
+        "method", "image_size", "width", "dropout", "warmup", "jit_compile",
+        "keras_no_lrn_images_per_second", "torch_no_lrn_images_per_second",
+        "keras_over_torch_no_lrn", "torch", "torch_note", "keras_input", "train_gflop_per_image",
+        "matmul_tflops", "bound_images_per_second", "keras_fraction_of_bound",
+        "keras_no_lrn_fraction_of_bound"),
+    "train_fashion_mnist": (
+        "validation_images", "test_images", "input", "jit_compile", "schedule",
+        "label_smoothing", "augment", "seed", "val_accuracy", "epoch_images_per_second",
+        "train_seconds"),
+}
 
 
-def _run(script: str, tmp_path) -> dict:
+def _run(script: str, *args, tmp_path, backend=None, expect_ok=True):
     env = {**os.environ, "ALEXNET_RUNS_DIR": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    if not expect_ok:
+        return out
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _assert_fields(result: dict, kind: str):
+    missing = [k for k in SCHEMAS[kind] + CURRENT[kind] if k not in result]
+    assert not missing, f"{kind} lacks {missing}"
+
+
 def test_train_benchmark_quick(tmp_path):
-    result = _run("train_fashion_mnist.py", tmp_path)
-    assert result["quick"] is True and result["epochs"] == 1
-    assert 0.1 < result["test_accuracy"] <= 1.0
+    result = _run("train_fashion_mnist.py", "--quick", tmp_path=tmp_path)
+    _assert_fields(result, "train_fashion_mnist")
+    assert result["quick"] is True and result["epochs"] == 1 and result["train_images"] == 512
+    assert (result["schedule"], result["augment"], result["label_smoothing"]) == ("steps", "none", 0)
+    assert 0 <= result["test_accuracy"] <= 1 and len(result["val_accuracy"]) == 1
     assert result["images_per_second"] > 0 and result["kwh"] > 0
-    assert result["backend"] == "tensorflow" and result["date"]
+    assert result["input"].startswith("uint8")
+
+
+def test_train_benchmark_options_on_jax(tmp_path):
+    pytest.importorskip("jax")
+    result = _run("train_fashion_mnist.py", "--quick", "--augment", "all", "--label-smoothing", "0.1",
+                  "--schedule", "plateau", "--precision", "mixed_bfloat16",
+                  tmp_path=tmp_path, backend="jax")
+    _assert_fields(result, "train_fashion_mnist")
+    assert result["backend"] == "jax" and result["jit_compile"] is True  # the shifts keep XLA on
+    assert (result["schedule"], result["augment"], result["label_smoothing"]) == ("plateau", "all", 0.1)
+    assert result["precision"] == "mixed_bfloat16" and 0 <= result["test_accuracy"] <= 1
 
 
 def test_throughput_benchmark_quick(tmp_path):
-    result = _run("throughput.py", tmp_path)
-    assert result["keras_images_per_second"] > 0
-    if result["torch_images_per_second"] is None:
-        assert result["keras_over_torch"] is None
+    result = _run("throughput.py", "--quick", tmp_path=tmp_path)
+    _assert_fields(result, "throughput")
+    assert result["quick"] is True and result["gpu"] is False
+    assert result["keras_images_per_second"] > 0 and result["keras_no_lrn_images_per_second"] > 0
+    assert result["train_gflop_per_image"] > 0
+    if importlib.util.find_spec("torch") is None:
+        assert result["torch_images_per_second"] is None and result["keras_over_torch"] is None
+        assert result["torch_note"] == "PyTorch is not installed: no comparison"
     else:
         assert result["keras_over_torch"] == pytest.approx(
             result["keras_images_per_second"] / result["torch_images_per_second"], rel=1e-2)
+    assert result["bound_images_per_second"] is None  # measured on a GPU only
+
+
+def test_throughput_keras_trains_on_arrays_resident_on_the_device(tmp_path):
+    pytest.importorskip("jax")
+    result = _run("throughput.py", "--quick", "--framework", "keras", "--norm", "none",
+                  tmp_path=tmp_path, backend="jax")
+    assert result["framework"] == "keras" and result["norm"] == "none"
+    assert result["input"].startswith("jaxlib") and result["input"].endswith("on cpu:0")
+    assert result["jit_compile"] is True and result["images_per_second"] > 0
+
+
+def _load(script: str):
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), ROOT / "benchmarks" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_throughput_bound_from_the_matmul_rate(tmp_path):
+    result = _run("throughput.py", "--quick", "--framework", "matmul", tmp_path=tmp_path)
+    assert result["framework"] == "matmul" and result["matmul_tflops"] > 0
+    # The issue's arithmetic: 6.8 GFLOP per image at 790 TFLOP/s is about 116,000 images/s.
+    row = {"train_gflop_per_image": 6.8, "keras_images_per_second": 58_000.0,
+           "keras_no_lrn_images_per_second": 29_000.0}
+    _load("throughput.py").add_bound(row, 790.0)
+    assert row["bound_images_per_second"] == 116_176 and row["matmul_tflops"] == 790.0
+    assert (row["keras_fraction_of_bound"], row["keras_no_lrn_fraction_of_bound"]) == (0.499, 0.25)
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("throughput.py", ["--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+    ("throughput.py", ["--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got '0'"),
+    ("throughput.py", ["--dropout", "1"], "argument --dropout: must be a number in [0, 1), got '1'"),
+    ("throughput.py", ["--trace", "x"], "argument --trace: traces the Keras case"),
+    ("train_fashion_mnist.py", ["--epochs", "0"], "argument --epochs: must be an integer >= 1, got '0'"),
+    ("train_fashion_mnist.py", ["--batch-size", "-3"],
+     "argument --batch-size: must be an integer >= 1, got '-3'"),
+    ("train_fashion_mnist.py", ["--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+    ("train_fashion_mnist.py", ["--label-smoothing", "1.5"],
+     "argument --label-smoothing: must be a number in [0, 1), got '1.5'"),
+    ("train_fashion_mnist.py", ["--augment", "always"], "argument --augment: invalid choice: 'always'"),
+])
+def test_bad_input_is_refused_before_any_work(script, args, message, tmp_path):
+    out = _run(script, *args, tmp_path=tmp_path, expect_ok=False)
+    assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("script", ["throughput.py", "train_fashion_mnist.py"])
+def test_require_gpu_fails_clearly_without_one(script, tmp_path):
+    out = _run(script, "--quick", "--require-gpu", tmp_path=tmp_path, expect_ok=False)
+    assert out.returncode != 0 and out.stdout == ""
+    assert "argument --require-gpu: Keras on" in out.stderr and "sees no GPU" in out.stderr
+
+
+def test_augmentation_shifts_and_flips_each_image_when_switched_on():
+    module = _load("train_fashion_mnist.py")
+    ShiftAndFlip, _ = module.shift_and_flip()
+    layer = ShiftAndFlip(seed=1)
+    images = np.random.default_rng(0).integers(1, 256, (32, 28, 28), dtype=np.uint8)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images, training=True)), images)
+    layer.on.assign(1.0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images, training=False)), images)
+    moved = keras.ops.convert_to_numpy(layer(images, training=True))
+    pixels = module.SHIFT
+    seen = set()
+    for image, out in zip(images, moved):
+        padded = np.pad(image, pixels)  # black borders: a crop of the padded image
+        found = [(flip, dy, dx) for flip in (False, True) for dy in range(2 * pixels + 1)
+                 for dx in range(2 * pixels + 1)
+                 if np.array_equal((padded[:, ::-1] if flip else padded)[dy:dy + 28, dx:dx + 28], out)]
+        assert found, "an output is not a shift or flip of its image"
+        seen.add(found[0])
+    assert len(seen) > 8  # drawn per image, not once per batch
+
+
+def test_augmentation_switches_on_at_its_epoch():
+    ShiftAndFlip, SwitchOn = _load("train_fashion_mnist.py").shift_and_flip()
+    model = keras.Sequential([keras.Input((28, 28), dtype="uint8"), ShiftAndFlip(name="shift_and_flip"),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(float(model.get_layer("shift_and_flip").on)))
+    model.fit(np.zeros((8, 28, 28), np.uint8), np.zeros((8, 2)), epochs=3, verbose=0,
+              callbacks=[SwitchOn(1), record])
+    assert seen == [0.0, 1.0, 1.0]
 
 
 def test_stored_results_are_labelled():
-    for path in (ROOT / "benchmarks" / "results").glob("*.json"):
-        result = json.loads(path.read_text())
-        for key in ("benchmark", "device", "backend", "date", "keras"):
-            assert key in result, f"{path.name} lacks {key!r}"
+    paths = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
+    results = {path.name: json.loads(path.read_text()) for path in paths}
+    kinds = {result.get("benchmark") for result in results.values()}
+    assert set(SCHEMAS) <= kinds, f"benchmarks/results/ needs a result of each of {sorted(SCHEMAS)}"
+    for name, result in results.items():
+        kind = result.get("benchmark")
+        assert kind in SCHEMAS and name.startswith(f"{kind}-"), name
+        required = SCHEMAS[kind] + (() if "label" in result else CURRENT[kind])
+        missing = [key for key in required if key not in result]
+        assert not missing, f"{name} lacks {missing}"
+        assert result["quick"] is False, f"{name} is a --quick run"

@@ -125,3 +125,48 @@ def test_compile_for_speed_rejects_unknown_settings():
         speed.compile_for_speed(_tiny_model(), keras.optimizers.SGD(), jit_compile="yes")
     with pytest.raises(ValueError, match="policy must be"):
         speed.with_precision(_tiny_model(), "int8")
+
+
+def test_throughput_callback_waits_for_the_last_step_before_reading_the_clock():
+    """On JAX, fit reaches validation while dispatched steps still run; the callback must
+    wait for the last step (its optimizer step counter) or it times only the dispatch."""
+    import time
+    from types import SimpleNamespace
+
+    class Pending:  # a step counter whose step is still running on the device
+        def __array__(self, dtype=None, copy=None):
+            time.sleep(0.2)
+            return np.array(4)
+
+    for with_validation in (True, False):
+        meter = speed.ThroughputCallback(8)
+        meter.set_model(SimpleNamespace(optimizer=SimpleNamespace(iterations=Pending())))
+        meter.set_params({"steps": 4})
+        meter.on_epoch_begin(0)
+        if with_validation:
+            meter.on_test_begin()
+        meter.on_epoch_end(0)
+        assert meter.epoch_seconds[0] >= 0.2, with_validation
+
+
+def test_device_centring_equals_data_centre_in_any_precision(tmp_path):
+    from keras_checks import assert_survives_save_and_load
+
+    from alexnet_book import data
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    mean = data.mean_image(images)
+    model = keras.Sequential([keras.Input((28, 28), dtype="uint8"),
+                              speed.DeviceCentring(mean, name="centre"),
+                              keras.layers.Flatten(), keras.layers.Dense(3, name="out")])
+    fast = speed.compile_for_speed(model, keras.optimizers.SGD(), mixed_precision="mixed_bfloat16").model
+    centre = fast.get_layer("centre")
+    assert centre.compute_dtype == "float32" and fast.get_layer("out").compute_dtype == "float32"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(centre(images)), data.centre(images, mean))
+    assert_survives_save_and_load(model, images, tmp_path)
+    colour = np.zeros((4, 4, 3), "float32")
+    assert speed.DeviceCentring(colour).compute_output_shape((None, 4, 4, 3)) == (None, 4, 4, 3)
+    with pytest.raises(ValueError, match=r"mean must be one image, \(h, w\) or \(h, w, c\), got shape \(4,\)"):
+        speed.DeviceCentring(np.zeros(4))
+    with pytest.raises(ValueError, match=r"images must have the mean's shape \(28, 28\)"):
+        speed.DeviceCentring(mean)(np.zeros((2, 27, 27), np.uint8))
