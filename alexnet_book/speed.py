@@ -51,6 +51,12 @@ def with_precision(model: keras.Model, policy: str) -> keras.Model:
     return copy
 
 
+def auto_jit_compile() -> bool:
+    """XLA when it pays: always on JAX (without it JAX runs op by op), on a GPU otherwise
+    (on this course's CPU, TensorFlow's XLA was measured slower for AlexNet)."""
+    return keras.backend.backend() == "jax" or device.gpu_available()
+
+
 class Compiled(NamedTuple):
     """What :func:`compile_for_speed` chose: the compiled model (a copy when the precision
     changed), the precision policy and whether XLA compiles the step."""
@@ -77,8 +83,7 @@ def compile_for_speed(
             "mixed_float16" (the optimizer is wrapped in a ``LossScaleOptimizer`` so small
             float16 gradients do not underflow) or "mixed_bfloat16" (no scaling needed:
             bfloat16 has float32's exponent range).
-        jit_compile: XLA compilation; "auto" turns it on when a GPU is present (on this
-            course's CPU it was measured slower for AlexNet).
+        jit_compile: XLA compilation; "auto" is :func:`auto_jit_compile`.
 
     Returns:
         ``Compiled(model, precision, jit_compile)``: unpack it as
@@ -97,7 +102,7 @@ def compile_for_speed(
     if policy == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if jit_compile == "auto":
-        jit_compile = device.gpu_available()
+        jit_compile = auto_jit_compile()
     model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []),
                   jit_compile=jit_compile)
     return Compiled(model, policy, bool(jit_compile))

@@ -119,7 +119,7 @@ def keras_case(args) -> dict:
     train_flop = 6 * int(models.layer_table(model)["MACs"].sum())
     compiled = speed.compile_for_speed(model, keras.optimizers.SGD(0.01, momentum=0.9),
                                        metrics=(), mixed_precision=args.precision,
-                                       jit_compile=jit_for(backend))
+                                       jit_compile="auto")  # speed.auto_jit_compile: on for JAX and GPUs
     x, y = random_batch(args.batch_size)
     x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)  # on the device, once
 
@@ -155,12 +155,6 @@ def keras_case(args) -> dict:
         "train_gflop_per_image": train_flop / 1e9,
         "environment": device.environment_report(),
     }
-
-
-def jit_for(backend: str) -> bool | str:
-    """XLA for the step: compile_for_speed's "auto" (on with a GPU), except on JAX, whose
-    steps run op by op without it, even on a CPU."""
-    return True if backend == "jax" else "auto"
 
 
 def where(tensor) -> str:

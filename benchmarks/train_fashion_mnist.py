@@ -86,10 +86,11 @@ def shift_and_flip():
 
     Written with ``keras.ops`` gathers because Keras' ``RandomTranslation`` and
     ``RandomCrop`` declare ``supports_jit = False``, which turns XLA off for the whole
-    model, and ``RandomCrop`` draws one offset per batch, not per image. Until
-    ``alexnet_book.augment`` has a per-image crop, this stands in for the paper's.
-    The layer's ``on`` variable lets a callback switch it on between epochs without
-    recompiling the step."""
+    model, and ``RandomCrop`` draws one offset per batch, not per image. It works on the
+    raw uint8 (batch, h, w) images, and its ``on`` variable lets a callback switch it on
+    between epochs without recompiling the step; ``augment.crop_and_flip`` (the same
+    per-image gather, on (batch, h, w, c) batches, always on in training) is what the
+    chapters use."""
     import keras
     from keras import ops
 
@@ -193,8 +194,8 @@ def main(argv=None) -> dict:
             else "sparse_categorical_crossentropy")
     compiled = speed.compile_for_speed(
         model, optimizer, loss=loss, metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")],
-        mixed_precision=args.precision,  # XLA: "auto" (with a GPU), always on JAX (op by op without)
-        jit_compile=True if keras.backend.backend() == "jax" else "auto")
+        mixed_precision=args.precision,
+        jit_compile="auto")  # always on JAX (op by op without), with a GPU otherwise
     meter = speed.ThroughputCallback(args.batch_size)  # epochs only, validation excluded
 
     start = time.perf_counter()
