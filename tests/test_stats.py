@@ -1,0 +1,122 @@
+"""The claims lab's statistics on synthetic numbers with known answers."""
+
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from alexnet_book import stats
+
+
+def test_t_interval_of_a_known_sample():
+    # differences 1, 2, 3: mean 2, standard deviation 1, t(2, 0.975) = 4.303
+    interval = stats.paired_difference([0, 0, 0], [1, 2, 3])
+    half = 4.302653 / math.sqrt(3)
+    assert interval.estimate == pytest.approx(2.0)
+    assert interval.low == pytest.approx(2 - half, abs=1e-3)
+    assert interval.high == pytest.approx(2 + half, abs=1e-3)
+    assert interval.n == 3 and interval.kind == "difference"
+
+
+def test_the_quantile_table_matches_scipy_and_is_used_without_it(monkeypatch):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 4, 9, 29, 30):
+        assert stats.t_quantile(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=1e-3)
+    monkeypatch.setitem(sys.modules, "scipy", None)  # as on a machine without SciPy
+    assert stats.t_quantile(4) == 2.776
+    assert stats.t_quantile(35) == 2.021  # the next tabulated df above: slightly wider
+    assert stats.t_quantile(500) == pytest.approx(1.96, abs=1e-3)
+    with pytest.raises(ValueError, match="only level=0.95"):
+        stats.t_quantile(4, level=0.9)
+
+
+@pytest.mark.parametrize("direction, expected", [(+1, stats.REPRODUCED), (-1, stats.OPPOSITE)])
+def test_a_clearly_positive_effect(direction, expected):
+    rng = np.random.default_rng(0)
+    baseline = rng.normal(20, 2, 8)  # seed-to-seed noise shared by both arms
+    variant = baseline + 1.5 + rng.normal(0, 0.1, 8)
+    interval = stats.paired_difference(baseline, variant)
+    assert 1.3 < interval.low < interval.estimate < interval.high < 1.7
+    assert stats.verdict(interval, direction) == expected
+
+
+def test_a_clearly_zero_effect_is_not_detected():
+    baseline = np.array([20.0, 22.0, 19.0, 21.0, 20.5])
+    variant = baseline + np.array([0.5, -0.5, 0.3, -0.3, 0.0])
+    interval = stats.paired_difference(baseline, variant)
+    assert interval.low < 0 < interval.high
+    assert stats.verdict(interval, -1) == stats.verdict(interval, +1) == stats.NOT_DETECTED
+
+
+def test_pairing_removes_shared_noise():
+    baseline = np.array([10.0, 30.0, 20.0, 40.0])  # large differences between seeds
+    variant = baseline - 1.0  # the same shift every seed
+    paired = stats.paired_difference(baseline, variant)
+    assert paired.low == paired.high == pytest.approx(-1.0)
+    assert stats.verdict(paired, -1) == stats.REPRODUCED
+
+
+def test_ratios_are_geometric_with_a_log_interval():
+    interval = stats.paired_ratio([10, 20, 40], [60, 120, 240])
+    assert interval.kind == "ratio" and interval.null == 1.0
+    assert interval.estimate == pytest.approx(6.0) and interval.low == pytest.approx(6.0)
+    assert stats.verdict(interval, +1) == stats.REPRODUCED
+    slower = stats.paired_ratio([100, 100, 100, 100], [50, 60, 40, 55])
+    assert slower.high < 1 and stats.verdict(slower, +1) == stats.OPPOSITE
+    noisy = stats.paired_ratio([100, 100, 100], [50, 200, 100])
+    assert noisy.low < 1 < noisy.high and stats.verdict(noisy, +1) == stats.NOT_DETECTED
+    assert "x6.00 [6.00, 6.00]" == interval.describe()
+
+
+def test_one_pair_gives_no_interval_and_no_detection():
+    interval = stats.paired_difference([1.0], [5.0])
+    assert interval.estimate == 4.0 and math.isinf(interval.low) and math.isinf(interval.high)
+    assert stats.verdict(interval, +1) == stats.NOT_DETECTED
+    assert "no interval with one pair" in interval.describe()
+
+
+def test_mcnemar_exact_p():
+    assert stats.mcnemar_p(0, 10) == pytest.approx(2 / 1024)
+    assert stats.mcnemar_p(5, 5) == 1.0
+    assert stats.mcnemar_p(0, 0) == 1.0
+    scipy_stats = pytest.importorskip("scipy.stats")
+    assert stats.mcnemar_p(12, 30) == pytest.approx(scipy_stats.binomtest(12, 42, 0.5).pvalue)
+
+
+def test_paired_proportions_over_test_images():
+    n = 2000
+    centre = np.zeros(n, bool)
+    centre[:1600] = True  # 20% error
+    ten = centre.copy()
+    ten[1600:1660] = True  # ten patches fix 60 images...
+    ten[:20] = False  # ...and break 20: error 18%, 2 points lower
+    interval, p = stats.paired_proportions(centre, ten)
+    assert interval.estimate == pytest.approx(-2.0)
+    # variance of the paired difference: (b + c - (b - c)^2 / n) / n^2
+    half = 1.959964 * math.sqrt((20 + 60 - 40 ** 2 / n) / n ** 2) * 100
+    assert interval.low == pytest.approx(-2.0 - half) and interval.high == pytest.approx(-2.0 + half)
+    assert p == pytest.approx(stats.mcnemar_p(20, 60)) and p < 0.001
+    assert stats.verdict(interval, -1) == stats.REPRODUCED
+    same, p_same = stats.paired_proportions(centre, centre)
+    assert same.estimate == same.low == same.high == 0 and p_same == 1.0
+    assert stats.verdict(same, -1) == stats.NOT_DETECTED
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="one baseline per variant, got 2 and 3"):
+        stats.paired_difference([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="at least one pair"):
+        stats.paired_difference([], [])
+    with pytest.raises(ValueError, match="finite"):
+        stats.paired_difference([1, float("nan")], [1, 2])
+    with pytest.raises(ValueError, match="positive values"):
+        stats.paired_ratio([1, 0], [1, 2])
+    with pytest.raises(ValueError, match="direction must be -1 or \\+1, got 0"):
+        stats.verdict(stats.Interval(1, 0.5, 1.5, 3), 0)
+    with pytest.raises(ValueError, match="df must be an integer >= 1"):
+        stats.t_quantile(0)
+    with pytest.raises(ValueError, match="counts must be >= 0"):
+        stats.mcnemar_p(-1, 2)
+    with pytest.raises(ValueError, match="same items"):
+        stats.paired_proportions([True], [True, False])
