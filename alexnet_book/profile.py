@@ -21,7 +21,7 @@ class Profile:
     """The sizes of one scale of the course's experiments.
 
     Attributes:
-        name: "quick" or "full".
+        name: "quick", "full" or "smoke".
         image_size: side of the square images the AlexNet chapters train on.
         train_subset: number of Fashion-MNIST training images used, at most 50,000 (the
             last 10,000 of the 60,000 are held out for validation).
@@ -29,6 +29,8 @@ class Profile:
         epochs: training epochs of a chapter's main experiment.
         batch_size: minibatch size (the paper used 128).
         width: multiplier on AlexNet's filter and unit counts (1.0 = the paper's).
+        checks_learning: whether runs are long enough for the chapters' checks on what a
+            network learned (accuracy thresholds); False only for ``smoke``.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Profile:
     epochs: int
     batch_size: int
     width: float
+    checks_learning: bool = True
 
     def describe(self) -> str:
         """One stable line for notebooks to print."""
@@ -66,6 +69,18 @@ PROFILES: dict[str, Profile] = {
         epochs=10,
         batch_size=128,
         width=1.0,
+    ),
+    # The full profile's shapes and code paths (227x227, the paper's width) on a handful
+    # of batches: CI runs every chapter this way to catch what only breaks at full size.
+    "smoke": Profile(
+        name="smoke",
+        image_size=227,
+        train_subset=60,
+        test_subset=40,
+        epochs=1,
+        batch_size=16,
+        width=1.0,
+        checks_learning=False,
     ),
 }
 

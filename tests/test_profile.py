@@ -30,7 +30,7 @@ def test_default_follows_gpu(monkeypatch):
 
 def test_unknown_profile_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("ALEXNET_PROFILE", "huge")
-    with pytest.raises(ValueError, match=r"ALEXNET_PROFILE must be one of full, quick, got 'huge'"):
+    with pytest.raises(ValueError, match=r"ALEXNET_PROFILE must be one of full, quick, smoke, got 'huge'"):
         profile.current()
 
 
@@ -49,3 +49,10 @@ def test_device_report_on_this_cpu():
     assert report["device"] == device.cpu_name() and report["tensorflow"]
     for key in ("date", "keras", "python", "cpu_cores"):
         assert report[key], key
+
+
+def test_smoke_keeps_the_full_profiles_shapes_on_a_handful_of_batches():
+    full, smoke = profile.get("full"), profile.get("smoke")
+    assert (smoke.image_size, smoke.width) == (full.image_size, full.width)
+    assert smoke.train_subset // smoke.batch_size <= 4 and smoke.epochs == 1
+    assert not smoke.checks_learning and full.checks_learning and profile.get("quick").checks_learning
