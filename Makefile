@@ -4,6 +4,9 @@
 #                  build, and the browser check of the built site
 #   make execute   refresh the stored outputs of every notebook (quick profile)
 #   make assignments  student notebooks and autograder zips under _build/assignments
+#                  (SEED=2027: a term's own variant, other numbers, in _build/assignments-seed2027)
+#   make grade SUBMISSIONS=dir  grade a folder of submissions (otter run, no Docker) into
+#                  grades.csv (GRADES=file; SEED=n for a variant's autograders)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -15,7 +18,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: setup data browser book book-strict test unit nbval site execute assignments lint clean
+.PHONY: setup data browser book book-strict test unit nbval site execute assignments grade lint clean
 
 setup: $(STAMP) data
 
@@ -64,16 +67,20 @@ test: setup browser
 execute: setup
 	$(NB_ENV) $(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
-# Student notebooks and autograder zips from each assignment source (otter assign, no Docker).
-ASSIGNMENTS := $(sort $(wildcard assignments/*.ipynb))
+# Student notebooks and autograder zips from each assignment source (otter assign, no Docker),
+# copied to assignments/student/; with SEED, a variant (other numbers, matching hidden tests)
+# in _build/assignments-seed$(SEED), leaving assignments/student/ alone.
+SEED ?=
 assignments: setup
-	@for source in $(ASSIGNMENTS); do \
-	  name=$$(basename $$source .ipynb); rm -rf _build/assignments/$$name; \
-	  $(BIN)/otter assign $$source _build/assignments/$$name > /dev/null; \
-	  cp _build/assignments/$$name/student/$$name.ipynb assignments/student/; \
-	  echo "_build/assignments/$$name: student/$$name.ipynb, autograder/*.zip"; \
-	done
-	@echo "student notebooks copied to assignments/student/ (commit them: Colab opens them from there)"
+	$(BIN)/python tools/assignment_variant.py$(if $(SEED), --seed $(SEED))
+
+# A class's submissions (.ipynb, or the zips of the export cell) graded into one CSV.
+AUTOGRADERS = _build/assignments$(if $(SEED),-seed$(SEED))
+GRADES ?= grades.csv
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [SEED=n] [GRADES=grades.csv]" >&2; exit 2; }
+	@test -d $(AUTOGRADERS) || $(MAKE) --no-print-directory assignments SEED=$(SEED)
+	$(BIN)/python tools/grade.py $(SUBMISSIONS) --autograders $(AUTOGRADERS) --output $(GRADES)
 
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks

@@ -1,24 +1,57 @@
-"""The autograded assignments: otter assign builds them offline, otter run (no Docker)
-grades the reference solution with full marks, an untouched student notebook with zero,
-and a partly right one with partial marks; student notebooks hold no solutions or
-hidden tests and run top to bottom."""
+"""The autograded assignments, built and graded the way an instructor would.
 
+`otter assign` builds each assignment offline and, on the way, grades its reference solution
+with the autograder (the build fails below full marks). In a clean virtual environment that
+holds only what the autograder zips declare (no course library, Keras or scikit-image),
+`tools/grade.py` (what `make grade` runs) grades three kinds of submission into one CSV: the
+reference solution (full marks), the untouched student notebook (zero) and a partly wrong one
+that a student ran top to bottom and exported with its check log (partial marks, log
+verified). Answers that break the rules score below full marks where the banned modules
+exist (the course environment). Variants for two seeds change the numbers and build with
+full marks for their own reference solution, while the default answers lose points there.
+Student notebooks hold no solution or hidden test and match assignments/student/.
+"""
+
+import ast
+import csv
+import hashlib
+import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbclient
 import nbformat
+import numpy as np
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted((ROOT / "assignments").glob("*.ipynb"))
-OTTER = [sys.executable, "-m", "otter"]
-# A wrong answer per assignment: (question, buggy replacement of the placeholder), passing
-# only some of that question's tests.
+SOURCES = sorted((ROOT / "assignments").glob("[0-9]*.ipynb"))
+NAMES = [p.stem for p in SOURCES]
+SEEDS = (2027, 2028)
+# Where pip downloads of the clean grading environment are kept between runs.
+WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alexnet-book" / "wheels"
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+variant = _tool("assignment_variant")
+grading = _tool("grade")
+
+# A wrong answer per assignment: (placeholder in the student notebook, buggy replacement),
+# passing only some of that question's tests.
 PARTLY_WRONG = {
     "01_shapes": ("def output_size(width, kernel, stride=1, padding=0):\n    ...",
                   "def output_size(width, kernel, stride=1, padding=0):\n"
@@ -27,64 +60,472 @@ PARTLY_WRONG = {
                "def window_bounds(i, channels, n=5):\n    return i - n // 2, i + n // 2  # no clipping"),
     "03_pca_colour": ("def rgb_covariance(images):\n    ...",
                       "def rgb_covariance(images):\n"
-                      "    return np.zeros((3, 3))  # right shape, wrong values"),
+                      "    pixels = np.asarray(images[0], dtype=float).reshape(-1, 3)  # first image only\n"
+                      "    return np.cov(pixels, rowvar=False)"),
 }
-
-
-def test_there_are_three_assignments():
-    assert [p.stem for p in SOURCES] == sorted(PARTLY_WRONG)
-
-
-@pytest.fixture(scope="module", params=SOURCES, ids=[p.stem for p in SOURCES])
-def built(request, tmp_path_factory):
-    source = request.param
-    out = tmp_path_factory.mktemp(source.stem) / "dist"
-    result = subprocess.run(OTTER + ["assign", str(source), str(out)], capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    (zip_path,) = (out / "autograder").glob("*.zip")
-    return source, out, zip_path
-
-
-def _grade(notebook: Path, zip_path: Path, out: Path) -> dict[str, tuple[float, float]]:
-    out.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(OTTER + ["run", "--no-logo", "-a", str(zip_path), "-o", str(out),
-                                     str(notebook)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    tests = json.loads((out / "results.json").read_text())["tests"]
-    return {t["name"]: (t["score"], t["max_score"]) for t in tests if "score" in t}
+# Answers that break the rules (issue 17), edited into the reference solution: right values,
+# banned means. {assignment: ([(old, new)], questions that must lose points)}
+RULE_BREAKING = {
+    "01_shapes": ([
+        ("    return (width - kernel + 2 * padding) // stride + 1",
+         "    import keras\n"
+         "    side = width + 2 * padding\n"
+         "    layer = keras.layers.Conv2D(1, kernel, strides=stride)\n"
+         "    return layer.compute_output_shape((1, side, side, 1))[1]"),
+        ("alexnet_parameters = sum(conv_parameters(k, c_in, c_out, g) for _, k, c_in, c_out, g in "
+         "CONVOLUTIONS) + dense_parameters",
+         "import keras  # summed keras.layers.Conv2D(...).count_params() once, then hard-coded\n"
+         "alexnet_parameters = 60_965_224"),
+    ], ["q1_output_size", "q4_total"]),
+    "02_lrn": ([
+        ("def lrn(a, k=2.0, n=5, alpha=1e-4, beta=0.75):\n",
+         "from alexnet_book.layers import LocalResponseNormalization\n\n\n"
+         "def lrn(a, k=2.0, n=5, alpha=1e-4, beta=0.75):\n"
+         "    layer = LocalResponseNormalization(depth_radius=n // 2, bias=k, alpha=alpha, beta=beta)\n"
+         "    return np.asarray(layer(np.asarray(a, 'float32')))\n\n\n"
+         "def unused(a, k=2.0, n=5, alpha=1e-4, beta=0.75):\n"),
+    ], ["q2_lrn"]),
+    "03_pca_colour": ([
+        ("def principal_components(images):\n",
+         "from alexnet_book.augment import rgb_pca\n\n\n"
+         "def principal_components(images):\n    return rgb_pca(images)\n\n\n"
+         "def unused(images):\n"),
+    ], ["q2_components"]),
+}
 
 
 def _questions(source: Path) -> dict[str, float]:
     text = "\n".join(c.source for c in nbformat.read(source, 4).cells if c.cell_type == "raw")
-    return {m[0]: float(m[1]) for m in re.findall(r"name: (q\S+)\npoints: ([\d.]+)", text)}
+    found = re.findall(r"name: (q\S+)\npoints: (.+)", text)
+    return {name: float(np.sum(ast.literal_eval(points))) for name, points in found}
 
 
-def test_reference_solution_scores_full_marks(built, tmp_path):
-    source, out, zip_path = built
-    scores = _grade(out / "autograder" / source.name, zip_path, tmp_path / "graded")
-    assert scores == {q: (p, p) for q, p in _questions(source).items()}
+def _tests(source: Path, hidden: bool) -> dict[str, list[str]]:
+    """{question: sources of its public (or hidden) test cells}."""
+    out, question, in_tests = {}, None, False
+    for cell in nbformat.read(source, 4).cells:
+        if cell.cell_type == "raw":
+            match = re.match(r"# BEGIN QUESTION\nname: (\S+)", cell.source)
+            question = match[1] if match else question
+            in_tests = cell.source.startswith("# BEGIN TESTS") or (
+                in_tests and not cell.source.startswith("# END TESTS"))
+        elif cell.cell_type == "code" and in_tests and cell.source.startswith("# HIDDEN") == hidden:
+            out.setdefault(question, []).append(cell.source)
+    return out
 
 
-def test_untouched_student_notebook_scores_zero_without_crashing(built, tmp_path):
-    source, out, zip_path = built
-    scores = _grade(out / "student" / source.name, zip_path, tmp_path / "graded")
-    assert scores == {q: (0.0, p) for q, p in _questions(source).items()}
+def _assign(source: Path, out: Path) -> Path:
+    return variant.assign(source, out)
 
 
-def test_partly_wrong_answer_gets_partial_marks(built, tmp_path):
-    source, out, zip_path = built
-    student = nbformat.read(out / "student" / source.name, 4)
-    placeholder, wrong = PARTLY_WRONG[source.stem]
-    cells = [c for c in student.cells if c.source.strip() == placeholder]
-    assert len(cells) == 1, f"placeholder not found: {placeholder!r}"
-    cells[0].source = wrong
-    submission = tmp_path / source.name
-    nbformat.write(student, submission)
-    scores = _grade(submission, zip_path, tmp_path / "graded")
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> dict[str, Path]:
+    """Each assignment built by otter assign into <tmp>/<name>/: {name: autograder zip}."""
+    out = tmp_path_factory.mktemp("assignments")
+    with ThreadPoolExecutor(2) as pool:
+        zips = list(pool.map(lambda s: _assign(s, out / s.stem), SOURCES))
+    return dict(zip(NAMES, zips))
+
+
+def _out(built, name) -> Path:
+    return built[name].parents[1]
+
+
+def test_there_are_three_assignments():
+    assert NAMES == sorted(PARTLY_WRONG) == sorted(RULE_BREAKING)
+
+
+# --- What the autograders declare and ship ------------------------------------------------
+
+
+def _declared(zip_path: Path) -> tuple[str, list[str]]:
+    """(Python version, packages) that an autograder zip's environment.yml declares."""
+    environment = yaml.safe_load(zipfile.ZipFile(zip_path).read("environment.yml"))
+    python, packages = "", []
+    for dependency in environment["dependencies"]:
+        if isinstance(dependency, dict):
+            packages += dependency["pip"]
+        elif dependency.startswith("python="):
+            python = dependency.split("=", 1)[1]
+        elif dependency != "pip":
+            packages.append(dependency)  # jupyter_server: on PyPI too
+    return python, packages
+
+
+def test_autograders_ship_what_their_tests_import(built):
+    for name, zip_path in built.items():
+        archive = zipfile.ZipFile(zip_path)
+        files = set(archive.namelist())
+        assert "files/assignment_rules.py" in files
+        assert ("files/photos.npy" in files) == (name == "03_pca_colour")
+        _, packages = _declared(zip_path)
+        assert any(p.startswith("numpy") for p in packages), packages
+        imported = set()
+        for test in (f for f in files if f.startswith("tests/")):
+            scope: dict = {}
+            exec(archive.read(test).decode(), scope)
+            for case in scope["test"]["suites"][0]["cases"]:
+                code = "\n".join(line[4:] for line in case["code"].splitlines())
+                imported |= {alias.name.split(".")[0] for node in ast.walk(ast.parse(code))
+                             if isinstance(node, ast.Import) for alias in node.names}
+                imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(code))
+                             if isinstance(node, ast.ImportFrom)}
+        assert imported <= {"assignment_rules"}, (name, imported)
+
+
+# --- A clean grading environment: only what the zips declare ------------------------------
+
+
+def _clean_env(venv: Path) -> dict[str, str]:
+    # Bytecode is written on first import (the venv is installed without compiling).
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "JUPYTER_PATH", "PYTHONDONTWRITEBYTECODE")}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", PYTHONNOUSERSITE="1",
+               VIRTUAL_ENV=str(venv))
+    return env
+
+
+@pytest.fixture(scope="session")
+def clean_python(built, tmp_path_factory) -> Path:
+    """A virtual environment with nothing but the packages the autograder zips declare."""
+    declared = {name: _declared(zip_path) for name, zip_path in built.items()}
+    (python, packages), *others = declared.values()
+    assert all(other == (python, packages) for other in others), declared  # one venv for all
+    assert python == f"{sys.version_info.major}.{sys.version_info.minor}", (
+        f"the autograders declare Python {python}: run the tests with that version")
+    venv = tmp_path_factory.mktemp("clean") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    clean = venv / "bin" / "python"
+    env = _clean_env(venv)
+    wheels = WHEELS / hashlib.sha256("\n".join([python, *packages]).encode()).hexdigest()[:16]
+    # This environment's pip installs into the clean one (which then needs no pip of its own);
+    # no byte-compiling at install: Python compiles what grading imports.
+    pip = [sys.executable, "-m", "pip", "--python", str(clean), "--quiet", "--disable-pip-version-check"]
+    install = pip + ["install", "--no-compile", "--no-index", "--find-links", str(wheels), *packages]
+    if not wheels.is_dir() or subprocess.run(install, env=env, capture_output=True).returncode:
+        subprocess.run(pip + ["download", "--dest", str(wheels), *packages], env=env, check=True,
+                       timeout=900, capture_output=True)
+        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return clean
+
+
+@pytest.mark.slow
+def test_clean_environment_has_no_course_packages(clean_python, tmp_path):
+    env = _clean_env(clean_python.parents[1])
+    modules = ("numpy", "otter", "alexnet_book", "keras", "tensorflow", "jax", "skimage", "scipy")
+    probe = f"import importlib.util as u; print([m for m in {modules!r} if u.find_spec(m)])"
+    result = subprocess.run([str(clean_python), "-c", probe], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    assert ast.literal_eval(result.stdout.strip()) == ["numpy", "otter"], result.stdout
+
+
+def _execute(notebook: Path) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in its folder (course kernel), as a student would."""
+    executed = nbformat.read(notebook, 4)
+    nbclient.NotebookClient(executed, kernel_name="alexnet-book", timeout=300,
+                            resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    return executed
+
+
+@pytest.fixture(scope="session")
+def submissions(built, tmp_path_factory) -> tuple[Path, dict]:
+    """A class folder: per assignment the reference solution and the untouched student
+    notebook (.ipynb), and a partly wrong one, run top to bottom by a student and exported with
+    its check log (.zip). Returns the folder and {name: the executed partly wrong notebook}."""
+    folder = tmp_path_factory.mktemp("submissions")
+    executed = {}
+    for name in NAMES:
+        out = _out(built, name)
+        shutil.copy(out / "autograder" / f"{name}.ipynb", folder / f"{name}-reference.ipynb")
+        shutil.copy(out / "student" / f"{name}.ipynb", folder / f"{name}-blank.ipynb")
+        placeholder, wrong = PARTLY_WRONG[name]
+        work = tmp_path_factory.mktemp(f"{name}-wrong")
+        shutil.copytree(out / "student", work, dirs_exist_ok=True)
+        notebook = nbformat.read(work / f"{name}.ipynb", 4)
+        cells = [c for c in notebook.cells if c.source.strip() == placeholder]
+        assert len(cells) == 1, f"placeholder not found: {placeholder!r}"
+        cells[0].source = wrong
+        nbformat.write(notebook, work / f"{name}.ipynb")
+        executed[name] = _execute(work / f"{name}.ipynb")
+        (exported,) = work.glob(f"{name}_*.zip")
+        shutil.copy(exported, folder / f"{name}-wrong.zip")
+    return folder, executed
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_student_notebook_runs_top_to_bottom_and_exports(submissions, name):
+    """The student notebook (one answer filled in) runs without errors, checks included, and
+    its export cell writes a zip with the notebook and the check log."""
+    folder, executed = submissions
+    cells = [c for c in executed[name].cells if c.cell_type == "code"]
+    assert not [o for c in cells for o in c.outputs if o.output_type == "error"]
+    assert any("grader.export(" in c.source for c in cells)
+    assert {f"{name}.ipynb", ".OTTER_LOG"} <= set(zipfile.ZipFile(folder / f"{name}-wrong.zip").namelist())
+
+
+@pytest.fixture(scope="session")
+def clean_grades(built, clean_python, submissions, tmp_path_factory) -> dict:
+    """tools/grade.py run in the clean environment: {(student, question): row}."""
+    folder, _ = submissions
+    out = tmp_path_factory.mktemp("grades")
+    result = subprocess.run(
+        [str(clean_python), str(ROOT / "tools" / "grade.py"), str(folder), "--autograders",
+         str(_out(built, NAMES[0]).parent), "--output", str(out / "grades.csv"), "--python",
+         str(clean_python), "--jobs", "2"],
+        env=_clean_env(clean_python.parents[1]), cwd=out, capture_output=True, text=True,
+        timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with (out / "grades.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == grading.COLUMNS
+    return {(row["student"], row["question"]): row for row in rows}
+
+
+def _scores(grades: dict, student: str) -> dict[str, tuple[float, float]]:
+    return {q: (float(r["points"]), float(r["max_points"])) for (s, q), r in grades.items()
+            if s == student and q != "total"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_solution_scores_full_marks_in_a_clean_environment(clean_grades, name):
+    expected = {q: (p, p) for q, p in _questions(ROOT / "assignments" / f"{name}.ipynb").items()}
+    assert _scores(clean_grades, f"{name}-reference") == expected
+    total = clean_grades[f"{name}-reference", "total"]
+    assert float(total["points"]) == float(total["max_points"]) == sum(p for p, _ in expected.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_untouched_notebook_scores_zero_without_crashing(clean_grades, name):
+    questions = _questions(ROOT / "assignments" / f"{name}.ipynb")
+    assert _scores(clean_grades, f"{name}-blank") == {q: (0.0, p) for q, p in questions.items()}
+    assert clean_grades[f"{name}-blank", "total"]["note"] == ""  # graded, no log to verify
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_partly_wrong_answer_gets_partial_marks_and_its_log_verifies(clean_grades, name):
+    scores = _scores(clean_grades, f"{name}-wrong")
     partial = [q for q, (score, top) in scores.items() if 0 < score < top]
     assert len(partial) == 1, scores
     assert all(score == 0 for q, (score, _) in scores.items() if q not in partial)
+    assert clean_grades[f"{name}-wrong", "total"]["note"] == "log verified"
+
+
+# --- The rules, where the banned modules exist -------------------------------------------
+
+
+def _otter_run(zip_path: Path, notebook: Path, out: Path, env=None) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(zip_path),
+                             "-o", str(out), str(notebook)], capture_output=True, text=True,
+                            timeout=600, cwd=out, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return {t["name"]: t for t in json.loads((out / "results.json").read_text())["tests"]
+            if "max_score" in t}
+
+
+@pytest.mark.slow
+def test_rule_breaking_answers_score_below_full_marks(built, tmp_path):
+    """Keras or the course library in an answer costs points, in the course environment."""
+    jobs = []
+    for name, (edits, losing) in RULE_BREAKING.items():
+        notebook = nbformat.read(_out(built, name) / "autograder" / f"{name}.ipynb", 4)
+        for old, new in edits:
+            cells = [c for c in notebook.cells if old in c.source]
+            assert len(cells) == 1, old
+            cells[0].source = cells[0].source.replace(old, new)
+        path = tmp_path / name / f"{name}.ipynb"
+        path.parent.mkdir()
+        nbformat.write(notebook, path)
+        jobs.append((name, path, losing))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(
+            lambda job: _otter_run(built[job[0]], job[1], tmp_path / job[0] / "out", env), jobs))
+    for (name, _, losing), tests in zip(jobs, results):
+        for question in losing:
+            test = tests[question]
+            assert test["score"] < test["max_score"], (name, question, test)
+            assert "the rules allow Python and NumPy only" in test["output"], test["output"]
+        assert sum(t["score"] for t in tests.values()) < sum(t["max_score"] for t in tests.values())
+
+
+def test_rule_checker_sees_through_helpers_defaults_and_local_imports():
+    rules = _tool_from(ROOT / "assignments" / "assignment_rules.py")
+    fake = type(sys)("keras")
+    fake.Dense = type("Dense", (), {"__module__": "keras.layers"})
+
+    def helper(x):
+        return fake.Dense()
+
+    def through_helper(x):
+        return helper(x)
+
+    def through_default(x, layer=fake.Dense()):  # noqa: B008
+        return layer
+
+    def local_import(x):
+        import keras  # noqa: F401
+
+    def dynamic(x):
+        return __import__("keras")
+
+    def numpy_only(x):
+        return np.linalg.eigh(np.cov(x, rowvar=False))
+
+    assert rules.banned_uses(through_helper) == ["keras"]
+    assert rules.banned_uses(through_default) == ["keras"]
+    assert rules.banned_uses(local_import) == ["keras"]
+    assert rules.banned_uses(dynamic) == ["__import__"]
+    assert rules.banned_uses(numpy_only) == []
+
+
+def _tool_from(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_rules_are_stated_and_every_question_checks_them(source):
+    notebook = nbformat.read(source, 4)
+    text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert "**Rules.** Python and NumPy only" in text and "`alexnet_book`" in text
+    for question, hidden in _tests(source, hidden=True).items():
+        assert any("banned_uses(" in t or "banned_imports(" in t for t in hidden), question
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_every_assert_shows_expected_and_actual(source):
+    public = _tests(source, hidden=False)
+    assert set(public) == set(_questions(source))
+    for kind, tests in (("public", public), ("hidden", _tests(source, hidden=True))):
+        for question, cells in tests.items():
+            for cell in cells:
+                for node in ast.walk(ast.parse(cell)):
+                    if not isinstance(node, ast.Assert):
+                        continue
+                    assert node.msg is not None, (question, kind, ast.unparse(node))
+                    message = ast.unparse(node.msg)
+                    assert ("expected" in message and "got" in message) or "message(" in message, (
+                        question, kind, message)
+                    test = node.test
+                    only_type = isinstance(test, ast.Call) and getattr(test.func, "id", "") == "isinstance"
+                    assert not only_type, (question, kind, "checks a type, not a value")
+
+
+def test_covariance_divisor_is_n_minus_one():
+    """A covariance divided by N fails assignment 3's public test (the text asks for N - 1)."""
+    (public,) = _tests(ROOT / "assignments" / "03_pca_colour.ipynb", hidden=False)["q1_covariance"]
+    divided_by_n = {"np": np, "rgb_covariance": lambda images: np.cov(
+        np.asarray(images, dtype=float).reshape(-1, 3), rowvar=False, bias=True)}
+    with pytest.raises(AssertionError, match="expected"):
+        exec(public, divided_by_n)
+    unbiased = {"np": np, "rgb_covariance": lambda images: np.cov(
+        np.asarray(images, dtype=float).reshape(-1, 3), rowvar=False)}
+    exec(public, unbiased)
+
+
+# --- A term's own variant -------------------------------------------------------------------
+
+
+# What a variant must change: the hidden test cases, and the answers a student could copy.
+DATA = {(None, "CONVOLUTIONS"), (None, "DENSE"), ("q4_total", "convolutions"), ("q4_total", "dense"),
+        ("q4_total", "expected_dense"), (None, "LRN_SETTINGS"), ("q3_torch_alpha", "lrn_settings")}
+
+
+def _answer(name: str, values: dict):
+    """The number a public reference answer would give (None: the answers are functions)."""
+    if name == "01_shapes":
+        dense = values[None, "DENSE"]
+        return (sum(k * k * (i // g) * o + o for _, k, i, o, g in values[None, "CONVOLUTIONS"])
+                + sum(a * b + b for a, b in zip(dense, dense[1:])))
+    if name == "02_lrn":
+        return values[None, "LRN_SETTINGS"]["alpha"] * values[None, "LRN_SETTINGS"]["n"]
+    return values[None, "PHOTO_CROPS"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_variants_change_the_cases_and_the_answers(name):
+    source = nbformat.read(ROOT / "assignments" / f"{name}.ipynb", 4)
+    keys = set(variant.draw(name, SEEDS[0]))
+    default = {k: ast.literal_eval(v) for k, v in variant.current_values(source, keys).items()}
+    assert set(default) == keys
+    answers = [_answer(name, default)]
+    for seed in SEEDS:
+        values = variant.draw(name, seed)
+        assert variant.draw(name, seed) == values  # reproducible
+        rendered = variant.current_values(variant.render(source, values), keys)
+        assert {k: ast.literal_eval(v) for k, v in rendered.items()} == values
+        assert all(values[k] != default[k] for k in keys - DATA), seed
+        answers.append(_answer(name, values))
+    assert len({repr(a) for a in answers}) == len(answers), answers
+
+
+def test_variant_photos_differ_and_the_committed_ones_match_their_crops():
+    source = nbformat.read(ROOT / "assignments" / "03_pca_colour.ipynb", 4)
+    crops = ast.literal_eval(variant.current_values(source, {(None, "PHOTO_CROPS")})[None, "PHOTO_CROPS"])
+    committed = np.load(ROOT / "assignments" / "photos.npy")
+    assert committed.shape == (2, 128, 128, 3) and committed.dtype == np.uint8
+    assert np.array_equal(committed, variant.photos(crops))
+    for seed in SEEDS:
+        other = variant.photos(variant.draw("03_pca_colour", seed)[None, "PHOTO_CROPS"])
+        assert other.shape == committed.shape and not np.array_equal(other, committed)
+
+
+@pytest.fixture(scope="session")
+def variants(tmp_path_factory) -> dict[int, dict[str, Path]]:
+    """Both seeds' variants built by otter assign, which grades each variant's reference
+    solution against the variant's tests and fails below full marks: {seed: {name: zip}}."""
+    jobs = []
+    for seed in SEEDS:
+        out = tmp_path_factory.mktemp(f"seed{seed}")
+        jobs += [(seed, source, out / source.stem)
+                 for source in variant.write_variant(seed, out / "sources")]
+    with ThreadPoolExecutor(2) as pool:
+        zips = list(pool.map(lambda job: _assign(job[1], job[2]), jobs))
+    built = {}
+    for (seed, source, _), zip_path in zip(jobs, zips):
+        built.setdefault(seed, {})[source.stem] = zip_path
+    return built
+
+
+@pytest.mark.slow
+def test_variants_build_with_full_marks_and_default_answers_lose_points(built, variants, tmp_path):
+    jobs = [(SEEDS[0], "01_shapes"), (SEEDS[1], "02_lrn")]  # 03's answers are functions
+    for seed in SEEDS:
+        assert sorted(variants[seed]) == NAMES
+        for name, zip_path in variants[seed].items():
+            assert (zip_path.parent / f"{name}.ipynb").exists()
+
+    def grade(job):
+        seed, name = job
+        reference = _out(built, name) / "autograder" / f"{name}.ipynb"
+        return _otter_run(variants[seed][name], reference, tmp_path / f"{seed}-{name}")
+
+    with ThreadPoolExecutor(2) as pool:
+        for (seed, name), tests in zip(jobs, pool.map(grade, jobs)):
+            score = sum(t["score"] for t in tests.values())
+            assert score < sum(t["max_score"] for t in tests.values()), (seed, name, tests)
+
+
+def test_makefile_builds_variants_and_grades_a_folder():
+    def dry_run(*args):
+        return subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout
+
+    assert "tools/assignment_variant.py --seed 2027" in dry_run("assignments", "SEED=2027")
+    assert "--seed" not in dry_run("assignments")
+    graded = dry_run("grade", "SUBMISSIONS=class/", "SEED=2027", "GRADES=out.csv")
+    assert "tools/grade.py class/" in graded and "_build/assignments-seed2027" in graded
+    assert "--output out.csv" in graded
+
+
+# --- Student notebooks ------------------------------------------------------------------------
 
 
 def _solution_lines(source: Path) -> list[str]:
@@ -103,51 +544,50 @@ def _solution_lines(source: Path) -> list[str]:
     return [line for line in lines if len(line) > 12]
 
 
-def _hidden_tests(source: Path) -> list[str]:
-    return [c.source.split("\n", 1)[1].strip() for c in nbformat.read(source, 4).cells
-            if c.cell_type == "code" and c.source.startswith("# HIDDEN")]
-
-
-def test_student_notebook_holds_no_solution_or_hidden_test(built):
-    source, out, _ = built
-    text = (out / "student" / source.name).read_text()
-    student_code = "\n".join(c.source for c in nbformat.read(out / "student" / source.name, 4).cells)
-    solutions, hidden = _solution_lines(source), _hidden_tests(source)
+@pytest.mark.parametrize("name", NAMES)
+def test_student_notebook_holds_no_solution_or_hidden_test(built, name):
+    source, student = ROOT / "assignments" / f"{name}.ipynb", _out(built, name) / "student"
+    text = (student / f"{name}.ipynb").read_text()
+    student_code = "\n".join(c.source for c in nbformat.read(student / f"{name}.ipynb", 4).cells)
+    solutions = _solution_lines(source)
+    hidden = [t for tests in _tests(source, hidden=True).values() for t in tests]
     assert solutions and hidden
     for line in solutions:
         assert line not in student_code, f"solution line in the student notebook: {line!r}"
     for test in hidden:
-        assert test.splitlines()[-1] not in text, f"hidden test in the student notebook: {test!r}"
-    assert "# HIDDEN" not in text
+        for line in test.splitlines()[1:]:
+            if "assert" in line or "cases = " in line:
+                assert line.strip() not in text, f"hidden test in the student notebook: {line!r}"
+    assert "# HIDDEN" not in text and "assignment_rules" not in text
+    assert not (student / "assignment_rules.py").exists()
 
 
-def test_student_notebook_runs_top_to_bottom(built, tmp_path):
-    source, out, _ = built
-    work = tmp_path / "student"
-    shutil.copytree(out / "student", work)
-    notebook = nbformat.read(work / source.name, 4)
-    nbclient.NotebookClient(notebook, kernel_name="alexnet-book", timeout=300,
-                            resources={"metadata": {"path": str(work)}}).execute()
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-
-
-def test_committed_student_notebook_is_up_to_date(built):
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_student_notebook_is_up_to_date(built, name):
     """assignments/student/ (what Colab opens) equals a fresh `otter assign` build."""
-    source, out, _ = built
-    fresh = nbformat.read(out / "student" / source.name, 4)
-    committed = nbformat.read(ROOT / "assignments" / "student" / source.name, 4)
+    fresh_dir, committed_dir = _out(built, name) / "student", ROOT / "assignments" / "student"
+    fresh = nbformat.read(fresh_dir / f"{name}.ipynb", 4)
+    committed = nbformat.read(committed_dir / f"{name}.ipynb", 4)
     assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], (
         "run `make assignments` and commit assignments/student/")
+    assert committed.metadata["otter"] == fresh.metadata["otter"], "public tests differ"
+    for file in fresh_dir.iterdir():
+        if file.suffix != ".ipynb":  # the assignment's files (photos.npy)
+            assert (committed_dir / file.name).read_bytes() == file.read_bytes(), file.name
 
 
-def test_setup_cell_installs_from_the_configured_repository():
+def test_setup_cell_installs_the_grader_and_fetches_files_from_the_repository():
     from notebook_checks import repository_url
 
     for source in SOURCES:
-        setup = next(c.source for c in nbformat.read(source, 4).cells if c.cell_type == "code")
+        notebook = nbformat.read(source, 4)
+        setup = next(c.source for c in notebook.cells if c.cell_type == "code")
         assert '"google.colab" in sys.modules' in setup and "otter-grader" in setup
         assert re.findall(r'REPOSITORY = "([^"]+)"', setup) == [repository_url()]
+        config = yaml.safe_load(notebook.cells[0].source)
+        assert ast.literal_eval(re.search(r"FILES = (\[.*\])", setup)[1]) == config.get("files", [])
+        for file in config.get("files", []):
+            assert (ROOT / "assignments" / "student" / file).exists()
 
 
 def test_book_page_lists_each_assignment_with_its_points():
@@ -156,3 +596,21 @@ def test_book_page_lists_each_assignment_with_its_points():
         row = next(line for line in page.splitlines() if f"student/{source.name}" in line)
         points = float(row.split("|")[3])
         assert points == sum(_questions(source).values()), (source.name, points)
+
+
+def test_instructors_page_covers_the_logistics():
+    page = (ROOT / "book" / "instructors.md").read_text()
+    chapters = "".join(p.read_text() for p in sorted((ROOT / "notebooks").glob("*.ipynb")))
+    labels = sorted(set(re.findall(r"label: (ex-[\w-]+)", chapters)))
+    rows = re.findall(r"^\| \d \| `(ex-[\w-]+)` \| (?:Easy|Medium|Hard|Open-ended) \| \d+", page, re.M)
+    assert sorted(rows) == labels, "list every exercise, with its difficulty, in book/instructors.md"
+    assert "1.581 TFLOP/s" in page and "512 CUDA cores x 1.544 GHz" in page  # ex-05-flops
+    for source in SOURCES:
+        intro = nbformat.read(source, 4).cells[1].source
+        hours = re.search(r"About ([\d.]+) hours", intro)[1]
+        title = re.search(r"# Assignment (\d)", intro)[1]
+        row = next(line for line in page.splitlines() if line.startswith(f"| {title}. "))
+        assert f"about {hours} hours" in row, (source.name, row)
+    for topic in ("make grade SUBMISSIONS=", "make assignments SEED=", "Gradescope", "**Collaboration.**",
+                  "**Late work.**", "export cell", "grades.csv"):
+        assert topic in page, topic
