@@ -993,6 +993,18 @@ def _run_job(job: _Job, emit) -> None:
     keras.backend.clear_session()
 
 
+def _interleaved(jobs: list[_Job]) -> list[_Job]:
+    """The order in which parallel workers take jobs: the large AlexNet jobs first, with one
+    small four-layer job (bound by per-step overhead, light on the GPU) after each, so the
+    GPU stays busy while they run."""
+    big = [j for j in jobs if j.arm.net != "four_layer"]
+    small = [j for j in jobs if j.arm.net == "four_layer"]
+    order = []
+    for index in range(max(len(big), len(small))):
+        order += big[index:index + 1] + small[index:index + 1]
+    return order
+
+
 def _worker(job: _Job, queue) -> None:
     _run_job(job, lambda rows, planned, label: queue.put((rows, planned, label)))
     queue.put(None)
@@ -1052,6 +1064,7 @@ def run(profile: str = "quick", only: Iterable[str] | None = None, seeds: int | 
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
+    jobs = _interleaved(jobs)
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # the processes share the GPU
     with context.Manager() as manager:
         queue = manager.Queue()
@@ -1275,12 +1288,14 @@ def _cell(result: dict) -> str:
 
 def lab_table(quick_rows: Sequence[dict], full_rows: Sequence[dict]):
     """The chapter's table: every claim of the registry with the paper's value, ours at the
-    quick profile and at the full profile (effect [95% interval], seeds), and a verdict per
-    profile; claims that cannot be tested or did not run say so."""
+    quick profile and at the full profile (effect [95% interval], seeds), a verdict per
+    profile and notes (learning rates chosen, runs that never reached a threshold,
+    McNemar's p); claims that cannot be tested or did not run say so."""
     import pandas as pd
 
     lines = []
     for claim in CLAIMS.values():
+        notes: list[str] = []
         line = {"claim": claim.title, "place": claim.place,
                 "paper": claim.paper or ("(no number)" if claim.of_the_paper else "(not in the paper)")}
         for label, rows, profile_name in (("quick", quick_rows, "quick"), ("full", full_rows, "full")):
@@ -1295,6 +1310,9 @@ def lab_table(quick_rows: Sequence[dict], full_rows: Sequence[dict]):
             else:
                 line[f"ours, {label}"] = _cell(result)
                 line[f"verdict, {label}"] = result["verdict"]
+                if result["note"]:
+                    notes.append(f"{label}: {result['note']}")
+        line["notes"] = "; ".join(notes)
         lines.append(line)
     return pd.DataFrame(lines).set_index("claim")
 
@@ -1302,7 +1320,7 @@ def lab_table(quick_rows: Sequence[dict], full_rows: Sequence[dict]):
 def forest_plot(summaries: dict, title: str = "The paper's claims: our effects with 95% intervals"):
     """Each claim's effect and interval (one colour per profile or source) beside the
     paper's value (a black diamond): differences in points on the left, ratios of steps on
-    a log axis on the right.
+    a log axis on the right, with no effect as a dotted line.
 
     Args:
         summaries: label -> :func:`summarise` output (e.g. {"quick, this machine": ...}).
@@ -1311,57 +1329,80 @@ def forest_plot(summaries: dict, title: str = "The paper's claims: our effects w
         The matplotlib figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
     from alexnet_book import plots
 
     claim_ids = [c.id for c in CLAIMS.values() if c.testable]
     kinds = {"difference": [i for i in claim_ids if METRICS[CLAIMS[i].metric][0] != "ratio"],
              "ratio": [i for i in claim_ids if METRICS[CLAIMS[i].metric][0] == "ratio"]}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5), gridspec_kw={"width_ratios": [3, 2]})
-    offsets = np.linspace(-0.15, 0.15, max(len(summaries), 1))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    offsets = np.linspace(-0.15, 0.15, len(summaries)) if len(summaries) > 1 else [0.0]
+    handles = {}
     for ax, (kind, ids) in zip(axes, kinds.items()):
         ys = np.arange(len(ids))[::-1]
+        shown = []
         for (label, table), offset, color in zip(summaries.items(), offsets, plots.PALETTE):
-            shown = False
             for y, claim_id in zip(ys, ids):
                 if claim_id not in table.index:
                     continue
                 r = table.loc[claim_id]
                 low = r["low"] if math.isfinite(r["low"]) else r["estimate"]
                 high = r["high"] if math.isfinite(r["high"]) else r["estimate"]
-                ax.errorbar(r["estimate"], y + offset, xerr=[[r["estimate"] - low], [high - r["estimate"]]],
-                            fmt="o", color=color, capsize=3, ms=5, label=None if shown else label)
-                shown = True
-        paper_shown = False
+                line = ax.errorbar(r["estimate"], y + offset,
+                                   xerr=[[r["estimate"] - low], [high - r["estimate"]]],
+                                   fmt="o", color=color, capsize=3, ms=5)
+                handles.setdefault(label, line)
+                shown += [low, high]
         for y, claim_id in zip(ys, ids):
             value = CLAIMS[claim_id].paper_value
             if value is not None:
-                ax.plot(value, y, "D", color="black", ms=6, label=None if paper_shown else "paper")
-                paper_shown = True
+                handles.setdefault("paper", ax.plot(value, y, "D", color="black", ms=6)[0])
+                shown.append(value)
         null = 1.0 if kind == "ratio" else 0.0
         ax.axvline(null, color="gray", lw=1, ls=":")
         ax.set_yticks(ys, [CLAIMS[i].title for i in ids], fontsize=8)
+        ax.set_ylim(-0.6, len(ids) - 0.4)
         ax.grid(axis="x", alpha=0.3)
         if kind == "ratio":
             ax.set_xscale("log")
-            ax.set_xlabel("steps to the threshold, variant / baseline (ratio, log scale)")
+            values = [v for v in shown + [null] if v > 0]
+            lo, hi = min(values) / 1.5, max(values) * 1.5
+            ax.set_xlim(lo, hi)
+            ticks = [t for t in (1 / 16, 1 / 8, 0.25, 0.5, 1, 2, 4, 8, 16, 32) if lo <= t <= hi]
+            ax.xaxis.set_major_locator(FixedLocator(ticks))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("steps, variant / baseline (ratio, log)")
         else:
-            ax.set_xlabel("variant minus baseline (percentage points of error)")
-        ax.legend(fontsize=8, loc="best")
+            ax.set_xlabel("variant minus baseline (points of error, %)")
     axes[0].set_title("error differences", fontsize=10)
-    axes[1].set_title("iterations (steps ratios)", fontsize=10)
+    axes[1].set_title("training steps to a threshold", fontsize=10)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=len(handles), fontsize=8,
+               frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
-def paper_vs_here(claim_id: str, quick_rows: Sequence[dict] = (), full_rows: Sequence[dict] = ()) -> str:
+def paper_vs_here(claim_id: str, quick_rows: Sequence[dict] | None = None,
+                  full_rows: Sequence[dict] | None = None, repository: str | None = None) -> str:
     """A "Paper vs here" paragraph for a chapter, from the registry and results: the
-    paper's words and place, its value, ours at each profile with the verdict.
+    paper's words and place, its value, and ours per profile with the verdict.
+
+    Args:
+        claim_id: the claim.
+        quick_rows, full_rows: result lines (e.g. from :func:`run`); None leaves that
+            profile out, an empty list says "not yet measured".
+        repository: the course's URL (a notebook's ``REPOSITORY``): when given and
+            ``full_rows`` is None, the stored full-profile results are read
+            (:func:`stored_rows`), and a line says so when they cannot be.
 
     Raises:
         UnknownClaimError: an unknown claim id.
     """
+    from alexnet_book import results
+
     claim = get(claim_id)
     lines = [f"Paper ({claim.place}): \"{claim.quote}\"",
              f"Paper's value: {claim.paper or 'no number'}"
@@ -1369,14 +1410,27 @@ def paper_vs_here(claim_id: str, quick_rows: Sequence[dict] = (), full_rows: Seq
     if not claim.testable:
         lines.append(f"Here: cannot be tested ({claim.untestable})")
         return "\n".join(lines)
+    unavailable = None
+    if full_rows is None and repository is not None:
+        try:
+            full_rows = stored_rows(repository, "full")
+        except results.ResultsUnavailableError as error:
+            unavailable = str(error)
     for label, rows in (("quick", quick_rows), ("full", full_rows)):
+        if rows is None:
+            if label == "full" and unavailable:
+                lines.append(f"Here, full profile: stored results unavailable ({unavailable})")
+            continue
         result = analyse(claim_id, rows) if rows else None
         if result is None:
             state = "not run at this profile" if claim.scale(label) is None else "not yet measured"
-            lines.append(f"Here, {label} profile: {state}")
+            lines.append(f"Here, {label} profile: {state}"
+                         + (f" (measure it on a GPU: {GPU_COMMAND})" if label == "full" and
+                            state == "not yet measured" else ""))
         else:
             lines.append(f"Here, {label} profile ({result['device']}, {result['date']}): "
-                         f"{_cell(result)}: {result['verdict']}")
+                         f"{_cell(result)}: {result['verdict']}"
+                         + (f"; {result['note']}" if result["note"] else ""))
     return "\n".join(lines)
 
 

@@ -158,10 +158,55 @@ def mcnemar_p(only_baseline: int, only_variant: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed in logs (exact for any n)."""
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    base = math.lgamma(n + 1)
+    return min(1.0, sum(math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p
+                                 + (n - i) * log_q) for i in range(k + 1)))
+
+
+def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval for a binomial proportion: the proportions
+    that a two-sided exact test at ``1 - level`` does not reject.
+
+    Raises:
+        ValueError: counts outside 0 <= successes <= trials, or a level outside (0, 1).
+    """
+    k, n = int(successes), int(trials)
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= successes <= trials, got {k} of {n}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if n == 0:
+        return 0.0, 1.0
+    tail = (1 - level) / 2
+
+    def solve(f) -> float:  # f increases with p from below 0 to above 0
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+        return (lo + hi) / 2
+
+    low = 0.0 if k == 0 else solve(lambda p: (1 - _binomial_cdf(k - 1, n, p)) - tail)
+    high = 1.0 if k == n else solve(lambda p: tail - _binomial_cdf(k, n, p))
+    return low, high
+
+
 def paired_proportions(baseline_correct, variant_correct, level: float = 0.95) -> tuple[Interval, float]:
     """Difference of *error rates* (variant minus baseline, in percentage points) of two
-    classifiers scored on the same items, with the standard interval for paired
-    proportions and McNemar's exact p-value.
+    classifiers scored on the same items, with McNemar's exact p-value and the exact
+    conditional interval that agrees with it: given the ``m`` items on which the two
+    disagree, the share of them that only the baseline gets right is binomial, so its
+    Clopper-Pearson interval, scaled by ``m / n``, bounds the difference. The interval
+    excludes 0 exactly when McNemar's test rejects at ``1 - level``.
 
     Args:
         baseline_correct, variant_correct: booleans, one per test item (pooled over seeds
@@ -180,13 +225,11 @@ def paired_proportions(baseline_correct, variant_correct, level: float = 0.95) -
     n = len(a)
     only_baseline = int(np.sum(a & ~v))  # the variant got these wrong: its error is higher
     only_variant = int(np.sum(~a & v))
-    diff = (only_baseline - only_variant) / n
-    variance = (only_baseline + only_variant - (only_baseline - only_variant) ** 2 / n) / n ** 2
-    if level != 0.95:
-        raise ValueError(f"paired_proportions gives 95% intervals only, got level={level!r}")
-    z = _Z975
-    half = z * math.sqrt(max(variance, 0.0))
-    interval = Interval(100 * diff, 100 * (diff - half), 100 * (diff + half), n)
+    disagreements = only_baseline + only_variant
+    low, high = clopper_pearson(only_baseline, disagreements, level)
+    scale = 100.0 * disagreements / n
+    interval = Interval(100.0 * (only_baseline - only_variant) / n, scale * (2 * low - 1),
+                        scale * (2 * high - 1), n)
     return interval, mcnemar_p(only_baseline, only_variant)
 
 

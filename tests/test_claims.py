@@ -285,13 +285,18 @@ def test_the_chapter_table_comes_from_the_rows():
     assert table.loc["PCA colour noise", "verdict, full"] == "-"
     summary = claims.summarise(quick)
     assert list(summary.index) == ["relu_tanh", "ten_patch"]
+    assert "bracketed" in table.loc["ReLU vs tanh", "notes"]
+    assert "McNemar" in table.loc["ten-patch testing", "notes"]
     figure = claims.forest_plot({"quick": summary})
     left, right = figure.axes[:2]
     assert "points" in left.get_xlabel() and "ratio" in right.get_xlabel()
-    assert "paper" in [t.get_text() for t in right.get_legend().get_texts()]
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["quick", "paper"]
     text = claims.paper_vs_here("relu_tanh", quick, [])
     assert "section 3.1, Figure 1" in text and "full profile: not yet measured" in text
+    assert "Here, quick profile (test CPU, 2026-01-01): x6.0" in text and claims.GPU_COMMAND in text
     assert "cannot be tested" in claims.paper_vs_here("pca_colour")
+    only_stored = claims.paper_vs_here("lrn", repository=REPO)
+    assert "quick profile" not in only_stored and "Here, full profile" in only_stored
 
 
 # --- stored results -------------------------------------------------------------------------

@@ -92,15 +92,36 @@ def test_paired_proportions_over_test_images():
     ten[1600:1660] = True  # ten patches fix 60 images...
     ten[:20] = False  # ...and break 20: error 18%, 2 points lower
     interval, p = stats.paired_proportions(centre, ten)
-    assert interval.estimate == pytest.approx(-2.0)
-    # variance of the paired difference: (b + c - (b - c)^2 / n) / n^2
-    half = 1.959964 * math.sqrt((20 + 60 - 40 ** 2 / n) / n ** 2) * 100
-    assert interval.low == pytest.approx(-2.0 - half) and interval.high == pytest.approx(-2.0 + half)
+    assert interval.estimate == pytest.approx(-2.0) and interval.n == n
+    assert interval.low < -2.0 < interval.high < 0
     assert p == pytest.approx(stats.mcnemar_p(20, 60)) and p < 0.001
     assert stats.verdict(interval, -1) == stats.REPRODUCED
     same, p_same = stats.paired_proportions(centre, centre)
     assert same.estimate == same.low == same.high == 0 and p_same == 1.0
     assert stats.verdict(same, -1) == stats.NOT_DETECTED
+
+
+def test_clopper_pearson_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for k, n in ((0, 10), (3, 10), (10, 10), (20, 55), (480, 1000)):
+        low, high = stats.clopper_pearson(k, n)
+        result = scipy_stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+        assert (low, high) == pytest.approx((result.low, result.high), abs=1e-6)
+    with pytest.raises(ValueError, match="0 <= successes <= trials"):
+        stats.clopper_pearson(5, 3)
+
+
+@pytest.mark.parametrize("only_centre, only_ten", [(20, 35), (20, 40), (5, 16), (0, 6), (12, 12), (50, 20)])
+def test_the_image_interval_agrees_with_mcnemars_exact_test(only_centre, only_ten):
+    n = 1000
+    centre = np.zeros(n, bool)
+    centre[:only_centre] = True
+    ten = np.zeros(n, bool)
+    ten[only_centre:only_centre + only_ten] = True
+    interval, p = stats.paired_proportions(centre, ten)
+    assert interval.estimate == pytest.approx(100 * (only_centre - only_ten) / n)
+    excludes_zero = interval.high < 0 or interval.low > 0
+    assert excludes_zero == (p < 0.05), (interval, p)
 
 
 def test_bad_inputs_are_named():
