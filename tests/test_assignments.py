@@ -40,15 +40,15 @@ SEEDS = (2027, 2028)
 WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alexnet-book" / "wheels"
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-variant = _tool("assignment_variant")
-grading = _tool("grade")
+variant = _load(ROOT / "tools" / "assignment_variant.py")
+grading = _load(ROOT / "tools" / "grade.py")
 
 # A wrong answer per assignment: (placeholder in the student notebook, buggy replacement),
 # passing only some of that question's tests.
@@ -114,16 +114,12 @@ def _tests(source: Path, hidden: bool) -> dict[str, list[str]]:
     return out
 
 
-def _assign(source: Path, out: Path) -> Path:
-    return variant.assign(source, out)
-
-
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> dict[str, Path]:
     """Each assignment built by otter assign into <tmp>/<name>/: {name: autograder zip}."""
     out = tmp_path_factory.mktemp("assignments")
     with ThreadPoolExecutor(2) as pool:
-        zips = list(pool.map(lambda s: _assign(s, out / s.stem), SOURCES))
+        zips = list(pool.map(lambda s: variant.assign(s, out / s.stem), SOURCES))
     return dict(zip(NAMES, zips))
 
 
@@ -354,7 +350,7 @@ def test_rule_breaking_answers_score_below_full_marks(built, tmp_path):
 
 
 def test_rule_checker_sees_through_helpers_defaults_and_local_imports():
-    rules = _tool_from(ROOT / "assignments" / "assignment_rules.py")
+    rules = _load(ROOT / "assignments" / "assignment_rules.py")
     fake = type(sys)("keras")
     fake.Dense = type("Dense", (), {"__module__": "keras.layers"})
 
@@ -381,13 +377,6 @@ def test_rule_checker_sees_through_helpers_defaults_and_local_imports():
     assert rules.banned_uses(local_import) == ["keras"]
     assert rules.banned_uses(dynamic) == ["__import__"]
     assert rules.banned_uses(numpy_only) == []
-
-
-def _tool_from(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
@@ -487,7 +476,7 @@ def variants(tmp_path_factory) -> dict[int, dict[str, Path]]:
         jobs += [(seed, source, out / source.stem)
                  for source in variant.write_variant(seed, out / "sources")]
     with ThreadPoolExecutor(2) as pool:
-        zips = list(pool.map(lambda job: _assign(job[1], job[2]), jobs))
+        zips = list(pool.map(lambda job: variant.assign(job[1], job[2]), jobs))
     built = {}
     for (seed, source, _), zip_path in zip(jobs, zips):
         built.setdefault(seed, {})[source.stem] = zip_path

@@ -119,18 +119,20 @@ def grade_one(python: str, zip_path: Path, submission: Path, timeout: int) -> tu
 def grade(folder: Path, zips: dict[str, Path], output: Path, *, python: str = sys.executable,
           jobs: int = 2, timeout: int = 600) -> list[dict]:
     """Grade every submission in `folder`, write the CSV to `output`, return its rows."""
-    work = []
+    work, unknown = [], {}
     for student, path in submissions(folder):
         try:
             work.append((student, path, assignment_of(path, sorted(zips))))
         except ValueError as error:
             work.append((student, path, None))
-            print(f"{path}: {error}", file=sys.stderr)
+            unknown[path] = f"not graded: {error}"
 
     def run(item):
         student, path, name = item
+        if path in unknown:
+            return {}, unknown[path]
         if name not in zips:
-            return {}, f"not graded: no autograder for {name or path.name}"
+            return {}, f"not graded: no autograder for {name}"
         try:
             return grade_one(python, zips[name], path, timeout)
         except subprocess.TimeoutExpired:
@@ -173,7 +175,9 @@ def main() -> None:
     if not args.submissions.is_dir():
         sys.exit(f"{args.submissions} is not a folder of submissions")
     rows = grade(args.submissions, zips, args.output, python=args.python, jobs=args.jobs)
-    print(f"{args.output}: {sum(r['question'] == 'total' for r in rows)} submissions graded")
+    totals = [r for r in rows if r["question"] == "total"]
+    failed = sum(r["note"].startswith("not graded") for r in totals)
+    print(f"{args.output}: {len(totals)} submissions, {failed} not graded")
 
 
 if __name__ == "__main__":
