@@ -18,7 +18,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: setup data browser book book-strict test unit nbval site execute assignments grade lint clean
+.PHONY: test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean
 
 setup: $(STAMP) data
 
@@ -84,6 +84,19 @@ grade: setup
 
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks
+
+# The lowest versions requirements.txt and pyproject.toml allow (uv's lowest-direct
+# resolution), in their own venv, then the unit tests. Run it after changing a bound.
+LOWER := .venv-lower
+test-lower-bounds:
+	rm -rf $(LOWER) && $(PYTHON) -m venv $(LOWER)
+	$(LOWER)/bin/python -m pip install --quiet uv
+	$(LOWER)/bin/python -m uv pip install --quiet --python $(LOWER)/bin/python \
+	  --resolution lowest-direct -r requirements.txt -e .
+	$(LOWER)/bin/python -m uv pip list --python $(LOWER)/bin/python | \
+	  grep -i -E '^(tensorflow|keras|numpy|pandas|wandb|codecarbon|jax|matplotlib) '
+	$(LOWER)/bin/python tools/install_kernel.py
+	$(NB_ENV) $(LOWER)/bin/python -m pytest tests -m "not site and not slow" -p no:cacheprovider -q
 
 clean:
 	rm -rf _build runs wandb notebooks/runs
