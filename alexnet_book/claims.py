@@ -251,12 +251,17 @@ FOUR_LAYER_STEPS = (("quick", Scale(6_144, 3, 3, drops=(), stop_at_threshold=Tru
                                     inputs="standardised", width=0.5, threshold=20.0,
                                     learning_rates=(0.01, 0.03, 0.1, 0.3))),
                     ("full", Scale(50_000, 4, 5, drops=(), stop_at_threshold=True,
-                                   inputs="standardised", width=1.0)))
+                                   inputs="standardised", width=1.0)),
+                    # smoke: the code path only (CI runs chapter 6 this way), not a result
+                    ("smoke", Scale(256, 1, 2, drops=(), stop_at_threshold=True,
+                                    inputs="standardised", width=0.5, threshold=50.0,
+                                    learning_rates=(0.03, 0.1))))
 FOUR_LAYER_TEST = (("full", Scale(50_000, 10, 5, width=1.0)),)
 MAIN = (("full", Scale(10_000, 4, 5)),)
 OVERFIT = (("quick", Scale(1_024, 10, 3, val_images=400)),
-           ("full", Scale(4_000, 25, 5, val_images=1_000)))
-OVERFIT_FULL = OVERFIT[1:]
+           ("full", Scale(4_000, 25, 5, val_images=1_000)),
+           ("smoke", Scale(32, 1, 2, val_images=16)))
+OVERFIT_FULL = (OVERFIT[1],)
 
 STANDARD = arm("paper's AlexNet")
 _RELU_RATES = (0.003, 0.01, 0.03, 0.1, 0.3)
