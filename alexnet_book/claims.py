@@ -353,7 +353,8 @@ def _claims() -> tuple[Claim, ...]:
             "At test time, the network makes a prediction by extracting five 224 x 224 patches "
             "(the four corner patches and the center patch) as well as their horizontal "
             "reflections (hence ten patches in all), and averaging the predictions. [Footnote:] "
-            "The error rates without averaging predictions over ten patches are 39.0% and 18.3%.",
+            "The error rates without averaging predictions over ten patches as described in "
+            "Section 4.1 are 39.0% and 18.3%.",
             "39.0/18.3 -> 37.5/17.0 top-1/top-5 (%, ILSVRC-2010): -1.5 top-1", -1.5, -1, "ten_patch",
             arm("centre patch", crops_and_flips=True),
             arm("ten patches", crops_and_flips=True, evaluation="ten_patch"), OVERFIT,
@@ -1409,7 +1410,11 @@ def paper_vs_here(claim_id: str, quick_rows: Sequence[dict] | None = None,
     from alexnet_book import results
 
     claim = get(claim_id)
-    lines = [f"Paper ({claim.place}): \"{claim.quote}\"",
+    if claim.of_the_paper:
+        first = f"Paper ({claim.place}): \"{claim.quote}\""
+    else:
+        first = f"Course question, not in the paper ({claim.place}): {claim.quote}"
+    lines = [first,
              f"Paper's value: {claim.paper or 'no number'}"
              + (f" ({claim.describe_value()} in this course's units)" if claim.paper_value is not None else "")]
     if not claim.testable:
