@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras_checks import assert_survives_save_and_load
 
 from alexnet_book.layers import LocalResponseNormalization, from_torch_settings
 
@@ -58,12 +59,9 @@ def test_config_round_trip_and_save_load(tmp_path):
     layer = LocalResponseNormalization(depth_radius=3, bias=1.0, alpha=2e-4, beta=0.5)
     clone = LocalResponseNormalization.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
-    model = keras.Sequential([keras.Input((4, 4, 8)), layer])
-    path = tmp_path / "lrn.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    x = _random((1, 4, 4, 8))
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    model = keras.Sequential([keras.Input((4, 4, 8)), layer], name="lrn")
+    loaded = assert_survives_save_and_load(model, _random((1, 4, 4, 8)), tmp_path)
+    assert loaded.layers[0].get_config() == layer.get_config()
 
 
 def test_torch_settings_divide_alpha_by_the_window():
