@@ -97,7 +97,7 @@ def alexnet(
             2x2 stride-2 pooling.
         dropout: dropout rate after fc6 and fc7 (section 4.2); 0 disables it.
         width: multiplier on every filter and unit count (1.0 is the paper's network).
-        paper_init: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5 and the
+        paper_init: weights from N(0, 0.01^2); biases 1 in conv2, conv4, conv5 and the
             hidden dense layers, 0 elsewhere (section 5). Otherwise Keras' defaults.
         resize_to: if set, a ``Resizing`` layer first scales the input to
             ``resize_to x resize_to``: the course's adaptation for small images such as

@@ -12,6 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+#: Widest figure, in inches, that the website shows at full size (its content column).
+FIGURE_WIDTH = 7.0
+#: Font size of image captions, in points: readable at FIGURE_WIDTH.
+CAPTION_SIZE = 8
+
 #: Okabe-Ito colour-blind-safe palette.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
@@ -47,7 +52,12 @@ def image_grid(
             f"and {len(labels)} labels"
         )
     rows = int(np.ceil(len(images) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.05, rows * 1.45), squeeze=False)
+    # At most the website's content column (about 7 inches at 100 dpi), so that the
+    # captions keep their size on the page; two caption lines when predictions are shown.
+    width = min(FIGURE_WIDTH, 1.2 * columns)
+    caption = (0.42 if predictions is not None else 0.25) * CAPTION_SIZE / 8
+    height = rows * (width / columns + caption) + (0.35 if title else 0)
+    fig, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, ax in enumerate(axes.flat[: len(images)]):
@@ -58,7 +68,7 @@ def image_grid(
         if predictions is not None:
             caption = f"{class_names[predictions[i]]}\n(true: {caption})"
             color = "black" if predictions[i] == labels[i] else PALETTE[3]
-        ax.set_title(caption, fontsize=7, color=color)
+        ax.set_title(caption, fontsize=CAPTION_SIZE, color=color)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

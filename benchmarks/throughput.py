@@ -25,37 +25,14 @@ import sys
 
 import numpy as np
 
+from alexnet_book.cli import PRECISIONS, at_least, fraction
+
 # JAX takes 75% of the GPU's memory at start-up unless told not to; each case runs alone,
 # but a JAX parent or a stray JAX import must not starve the PyTorch process.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 QUICK = {"batch_size": 8, "steps": 3, "warmup": 1, "width": 0.25}
 SIZE, CLASSES = 227, 1000
-
-
-def at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``, with the value in the message."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-    return parse
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:

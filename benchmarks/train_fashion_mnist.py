@@ -17,38 +17,16 @@ Targets on one H100/H200 (issue 18): test accuracy >= 0.93 in 10 epochs (aim: 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import time
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from alexnet_book.cli import PRECISIONS, at_least, fraction
+
 #: --quick: a few hundred images at the quick profile's size, one epoch.
 QUICK = {"train_subset": 512, "test_subset": 256, "epochs": 1}
 SHIFT = 3  # pixels of a 28x28 image: the per-image shifts of --augment
-
-
-def at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``, with the value in the message."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-    return parse
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -69,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "or from the start")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--require-gpu", action="store_true", help="fail unless a GPU is used")
+    parser.add_argument("--no-energy", action="store_true",
+                        help="skip codecarbon's energy measurement (kwh: null), e.g. where it is not installed")
     parser.add_argument("--quick", action="store_true",
                         help="tiny run for tests: 512 training images at the quick profile's "
                              "67x67 and width 0.25, 1 epoch")
@@ -199,7 +179,8 @@ def main(argv=None) -> dict:
     meter = speed.ThroughputCallback(args.batch_size)  # epochs only, validation excluded
 
     start = time.perf_counter()
-    with tracking.EnergyTracker("benchmark-train") as energy:
+    energy = contextlib.nullcontext() if args.no_energy else tracking.EnergyTracker("benchmark-train")
+    with energy:
         history = compiled.model.fit(
             splits.x_train, splits.y_train, batch_size=args.batch_size, epochs=args.epochs,
             validation_data=(splits.x_val, splits.y_val), validation_batch_size=512,
@@ -231,7 +212,7 @@ def main(argv=None) -> dict:
         "epoch_images_per_second": [round(r, 1) for r in meter.images_per_second],
         "train_seconds": round(sum(meter.epoch_seconds), 1),
         "seconds": round(seconds, 1),
-        "kwh": energy.energy.kwh,
+        "kwh": None if args.no_energy else energy.energy.kwh,
         **device.environment_report(),
     }
     print(json.dumps(result))

@@ -60,6 +60,28 @@ def test_crops_and_flips_are_drawn_per_image_and_cover_every_offset():
     np.testing.assert_array_equal(centre, images[:, 1:6, 1:6])
 
 
+def test_shift_and_flip_shifts_each_image_within_the_padding():
+    """Pad by 2, crop back to 8: each output is its image shifted by -2..2 pixels per axis
+    (zeros shifted in), mirrored or not, and the images of one batch get different shifts."""
+    rng = np.random.default_rng(1)
+    images = rng.random((32, 8, 8, 1)).astype("float32") + 1  # no zeros inside an image
+    out = keras.ops.convert_to_numpy(augment.shift_and_flip(8, 2, seed=0)(images, training=True))
+    assert out.shape == images.shape
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2), (0, 0)])
+    shifts = set()
+    for image, result in zip(padded, out):
+        hits = [(top, left, mirrored) for top in range(5) for left in range(5) for mirrored in (0, 1)
+                if np.array_equal(result, image[top:top + 8, left:left + 8][:, ::-1] if mirrored
+                                  else image[top:top + 8, left:left + 8])]
+        assert len(hits) == 1
+        shifts.add(hits[0])
+    assert len(shifts) > 4
+    still = keras.ops.convert_to_numpy(augment.shift_and_flip(8, 2)(images, training=False))
+    np.testing.assert_array_equal(still, images)  # inference: the centre, i.e. no shift
+    with pytest.raises(ValueError, match="shift must be >= 0"):
+        augment.shift_and_flip(8, -1)
+
+
 def test_center_crop_takes_the_middle():
     x = np.arange(36, dtype="float32").reshape(1, 6, 6, 1)
     out = keras.ops.convert_to_numpy(augment.center_crop(6, 2)(x))

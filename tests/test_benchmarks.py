@@ -70,12 +70,13 @@ def test_train_benchmark_quick(tmp_path):
 def test_train_benchmark_options_on_jax(tmp_path):
     pytest.importorskip("jax")
     result = _run("train_fashion_mnist.py", "--quick", "--augment", "all", "--label-smoothing", "0.1",
-                  "--schedule", "plateau", "--precision", "mixed_bfloat16",
+                  "--schedule", "plateau", "--precision", "mixed_bfloat16", "--no-energy",
                   tmp_path=tmp_path, backend="jax")
     _assert_fields(result, "train_fashion_mnist")
     assert result["backend"] == "jax" and result["jit_compile"] is True  # the shifts keep XLA on
     assert (result["schedule"], result["augment"], result["label_smoothing"]) == ("plateau", "all", 0.1)
     assert result["precision"] == "mixed_bfloat16" and 0 <= result["test_accuracy"] <= 1
+    assert result["kwh"] is None  # --no-energy: where codecarbon is not installed (tools/gpu_check.sh)
 
 
 def test_throughput_benchmark_quick(tmp_path):
@@ -178,6 +179,14 @@ def test_augmentation_switches_on_at_its_epoch():
     model.fit(np.zeros((8, 28, 28), np.uint8), np.zeros((8, 2)), epochs=3, verbose=0,
               callbacks=[SwitchOn(1), record])
     assert seen == [0.0, 1.0, 1.0]
+
+
+def test_gpu_scripts_parse_and_refuse_an_unknown_part():
+    for script in ("gpu_check.sh", "gpu_prepare.sh"):
+        assert subprocess.run(["bash", "-n", str(ROOT / "tools" / script)]).returncode == 0
+    out = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), "everything"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "benchmarks|claims" in out.stderr
 
 
 def test_stored_results_are_labelled():

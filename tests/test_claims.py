@@ -20,7 +20,7 @@ REPO = "https://github.com/alexnet-book/alexnet-from-paper-to-practice"
 #: Every number the paper gives for an effect, in the registry's units.
 PAPER_NUMBERS = {"relu_tanh": 6.0, "towers": -1.7, "lrn": -1.4, "lrn_four_layer": -2.0,
                  "overlapping_pool": -0.4, "ten_patch": -1.5, "dropout_convergence": 2.0,
-                 "depth": 2.0, "pca_colour": -1.0}
+                 "depth": 2.0, "pca_colour": -1.0, "ensemble": -1.8}
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -338,11 +338,23 @@ def complete_rows(claim_id):
 def test_stored_results_are_valid_and_complete():
     folder = results.local_results_dir() / "claims"
     assert (folder / "README.md").is_file()
+    if not list(folder.glob("*.jsonl")):
+        pytest.skip(f"no claims results stored yet; measure them on a GPU with {claims.GPU_COMMAND}")
     stored = claims.stored_rows(REPO, "full", latest=False)
+    assert stored, "claims files are stored, but none holds full-profile results"
     for name in sorted({r["file"] for r in stored}):
         claims.check_complete([r for r in stored if r["file"] == name], "full", min_seeds=5)
     quick = claims.stored_rows(REPO, "quick", latest=False)
     assert all(r["profile"] == "quick" for r in quick)
+
+
+def test_a_damaged_stored_line_is_refused_with_its_file_and_line(tmp_path, monkeypatch):
+    """Every stored line is validated, also one of another profile or without a profile."""
+    (tmp_path / "claims").mkdir()
+    monkeypatch.setattr(results, "local_results_dir", lambda: tmp_path)
+    (tmp_path / "claims" / "claims-x-2026-01-01.jsonl").write_text('{"profile": "full"}\n')
+    with pytest.raises(claims.ResultsFormatError, match=r"claims-x-2026-01-01.jsonl, line 1: missing field"):
+        claims.stored_rows(REPO, "quick")  # the line says "full": it was skipped unchecked
 
 
 # --- the command line, on JAX without TensorFlow, with two worker processes ------------------

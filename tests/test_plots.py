@@ -17,6 +17,15 @@ def test_image_grid_titles_every_image():
     assert fig.axes[4].get_title() == "a\n(true: e)"
 
 
+def test_image_grid_fits_the_page_column_at_a_readable_size():
+    images = np.zeros((20, 28, 28), dtype=np.uint8)
+    for columns, predictions in ((10, None), (6, [0] * 20)):
+        fig = plots.image_grid(images, [1] * 20, list("abcdefghij"), columns=columns,
+                               predictions=predictions)
+        assert fig.get_size_inches()[0] <= plots.FIGURE_WIDTH
+        assert {ax.title.get_fontsize() for ax in fig.axes if ax.get_title()} == {plots.CAPTION_SIZE}
+
+
 def test_image_grid_rejects_mismatched_labels():
     with pytest.raises(ValueError, match="got 2 images and 3 labels"):
         plots.image_grid(np.zeros((2, 4, 4)), [0, 1, 2], ["a", "b", "c"])

@@ -37,9 +37,6 @@ PAGES = toc_files()
 NOTEBOOK_PAGES = [f"notebooks/{path.stem}" for path in NOTEBOOKS]
 # Pages whose every block, commands included, must fit the content column at 1280 px.
 WHOLE_PAGE_FITS = {"book/intro", "book/setup"}
-FIGURES_PENDING = pytest.mark.xfail(
-    strict=False, reason="figure captions are added to the notebooks by issue 14's notebook part"
-)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -181,9 +178,9 @@ def visits(reader) -> dict[str, Visit]:
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
         page.wait_for_load_state("load")
         visit.images = page.evaluate(_IMAGES)
-        # Every output block; on the setup page every block, its shell commands included.
+        # Every code and output block; on the setup page every block, its shell commands included.
         visit.too_wide = page.evaluate(_TOO_WIDE, "article pre" if path in WHOLE_PAGE_FITS
-                                       else ".cell_output pre")
+                                       else ".cell_output pre, .cell_input pre")
         visit.math = page.evaluate(_MATH)
         visit.search_boxes = page.evaluate(_VISIBLE_SEARCH)
         visit.print_buttons = page.locator("[onclick*='print'], .btn-download-pdf-button").count()
@@ -263,7 +260,6 @@ def test_images_on_book_pages_have_alt_text(visits, path):
     assert bad == [], f"{path}: images without alt text {bad}"
 
 
-@FIGURES_PENDING
 @pytest.mark.parametrize("path", NOTEBOOK_PAGES)
 def test_notebook_figures_have_alt_text(visits, path):
     """Alt text comes from the figure cell's metadata: mystnb.image.alt."""
@@ -271,7 +267,6 @@ def test_notebook_figures_have_alt_text(visits, path):
     assert bad == [], f"{path}: images whose alt text is missing or a file path {bad}"
 
 
-@FIGURES_PENDING
 @pytest.mark.parametrize("path", NOTEBOOK_PAGES)
 def test_notebook_figures_are_numbered_and_captioned(visits, path):
     """Captions and numbers come from the cell's metadata: mystnb.figure.caption and .name."""

@@ -3,7 +3,6 @@ width) on a handful of batches: ALEXNET_PROFILE=smoke. Outputs are not compared 
 does that at the quick profile); every cell must run without error, so whatever only
 breaks at full size (what Colab learners get) shows up in CI."""
 
-import os
 import time
 
 import nbclient
@@ -24,5 +23,4 @@ def test_chapter_runs_at_the_smoke_profile(path, tmp_path, monkeypatch):
     print(f"{path.name} at the smoke profile: {time.perf_counter() - start:.0f} s")
     printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for output in cell.outputs)
-    assert "profile=smoke: images 227x227" in printed
-    assert os.environ["ALEXNET_PROFILE"] == "smoke"
+    assert "profile=smoke: images 227x227" in printed  # the kernel really ran the smoke profile

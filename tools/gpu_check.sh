@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Everything the course measures on a GPU, in two parts that each fit one 10-minute run on
+# one H100/H200 (Keras on JAX, no TensorFlow needed). Prepare with tools/gpu_prepare.sh,
+# then, with the device tool, carrying .whl and .data:
+#   bash tools/gpu_check.sh benchmarks   # throughput.py, then train_fashion_mnist.py (~4 min)
+#   bash tools/gpu_check.sh claims       # the claims suite at the full profile (~8 min)
+# Each stage writes its JSON (lines) and log to $OUT as it finishes, so a stage cut off by
+# its time limit leaves the others' results. Copy them into benchmarks/results/ (named
+# <benchmark>-<device>-<date>.json, claims/claims-<device>-<date>.jsonl).
+set -u
+part=${1:-}
+case "$part" in
+  benchmarks|claims) ;;
+  *) echo "usage: tools/gpu_check.sh benchmarks|claims (got '$part')" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false \
+  PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+[ -d .data/keras ] && export KERAS_HOME=$PWD/.data/keras
+python3 -c "import keras, jax; print('keras', keras.__version__, 'on', keras.backend.backend(), jax.devices())" || exit 1
+energy=""
+python3 -c "import codecarbon" 2>/dev/null || { energy="--no-energy"; echo "codecarbon missing: no energy column"; }
+
+stage() {  # stage FILE SECONDS COMMAND...: run it, stdout into $OUT/FILE, stderr into a .log beside it
+  local file=$1 limit=$2 start=$SECONDS
+  shift 2
+  timeout "$limit" "$@" > "$OUT/$file" 2> "$OUT/${file%.*}.log"
+  echo "$file: exit $? after $((SECONDS - start)) s"
+  tail -c 600 "$OUT/$file"; echo
+}
+case "$part" in
+  benchmarks)
+    stage throughput.json 200 python3 benchmarks/throughput.py --require-gpu
+    stage train_fashion_mnist.json 240 python3 benchmarks/train_fashion_mnist.py --require-gpu --epochs 10 $energy
+    ;;
+  claims)
+    stage claims-summary.txt 560 python3 -m alexnet_book.claims --profile full --seeds 5 --workers 4 \
+      --out "$OUT/claims.jsonl" --no-progress
+    ;;
+esac
