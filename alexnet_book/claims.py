@@ -422,8 +422,8 @@ def _claims() -> tuple[Claim, ...]:
             untestable="Fashion-MNIST is greyscale: there are no colour channels to perturb."),
         Claim(
             "ensemble", "five networks averaged", "section 6",
-            "Our CNN achieves a top-5 error rate of 18.2%. Averaging the predictions of five "
-            "similar CNNs gives an error rate of 16.4%.",
+            "The CNN described in this paper achieves a top-5 error rate of 18.2%. Averaging the "
+            "predictions of five similar CNNs gives an error rate of 16.4%.",
             "-1.8 top-5 (points, ILSVRC-2012 validation)", -1.8, -1, "test_error", None, None,
             untestable="Not tested yet: the runner stores each run's metrics, not its test "
                        "predictions, which averaging five networks needs."),

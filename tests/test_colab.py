@@ -134,8 +134,10 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     finally:
         for key, value in old.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    # From the notebook's folder, as its kernel saw it (from the repository root, Python would
+    # import the checkout's alexnet_book/ folder first).
     installed = subprocess.run([str(python), "-c", "import alexnet_book; print(alexnet_book.__file__)"],
-                               capture_output=True, text=True, check=True).stdout
+                               capture_output=True, text=True, check=True, cwd=folder).stdout
     assert str(site) in installed, f"the setup cell did not install the library: {installed}"
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
