@@ -17,6 +17,7 @@ import netrc
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -172,6 +173,23 @@ def metrics_logger(log_freq: str | int = "epoch") -> keras.callbacks.Callback:
     from wandb.integration.keras import WandbMetricsLogger
 
     return WandbMetricsLogger(log_freq=log_freq)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One printed line per epoch, for ``fit(..., verbose=0)``: the epoch, its wall time
+    and every logged metric to four significant digits. Keras' ``verbose=2`` prints two
+    lines per epoch ("Epoch 1/5", then the metrics), which the website shows as separate
+    boxes. No per-batch hook, so ``fit`` keeps dispatching steps asynchronously."""
+
+    async_safe = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        metrics = ", ".join(f"{name} {float(value):.4g}" for name, value in (logs or {}).items())
+        print(f"epoch {epoch + 1}/{self.params.get('epochs', '?')} ({seconds:.0f} s): {metrics}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,10 +48,10 @@ def test_throughput_callback_excludes_validation_time():
 
 def _course_callbacks():
     return [speed.ThroughputCallback(8), training.paper_recipe()[1][0],
-            training.step_schedule(4), tracking.EnergyCallback("t")]
+            training.step_schedule(4), tracking.EnergyCallback("t"), tracking.EpochLog()]
 
 
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(5))
 def test_course_callbacks_keep_fit_asynchronous(index, monkeypatch):
     """Keras dispatches steps without waiting for their results only when no callback has
     a per-batch hook (keras/src/callbacks/callback_list.py); a hook costs 29% on a GPU.

@@ -218,3 +218,17 @@ def test_energy_callback_restarts_after_an_interrupted_fit(monkeypatch, tmp_path
     assert callback.tracker._tracker is not stale
     callback.on_train_end()
     assert callback.energy.country == tracking.DEFAULT_COUNTRY
+
+
+def test_epoch_log_prints_one_line_per_epoch(capsys):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.ones((16, 4))
+    model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0, validation_data=(x, x[:, :1]),
+              callbacks=[tracking.EpochLog()])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for epoch, line in enumerate(lines, start=1):
+        assert line.startswith(f"epoch {epoch}/2 (") and "s): loss " in line and ", val_loss " in line
