@@ -18,7 +18,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean
+.PHONY: pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean
 
 setup: $(STAMP) data
 
@@ -81,6 +81,10 @@ grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [SEED=n] [GRADES=grades.csv]" >&2; exit 2; }
 	@test -d $(AUTOGRADERS) || $(MAKE) --no-print-directory assignments SEED=$(SEED)
 	$(BIN)/python tools/grade.py $(SUBMISSIONS) --autograders $(AUTOGRADERS) --output $(GRADES)
+
+# After committing a change to the library: the notebooks' Colab cell installs that commit.
+pin: setup
+	$(BIN)/python tools/pin_library.py
 
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks

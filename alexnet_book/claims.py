@@ -260,7 +260,7 @@ FOUR_LAYER_TEST = (("full", Scale(50_000, 10, 5, width=1.0)),)
 MAIN = (("full", Scale(10_000, 4, 5)),)
 OVERFIT = (("quick", Scale(1_024, 10, 3, val_images=400)),
            ("full", Scale(4_000, 25, 5, val_images=1_000)),
-           ("smoke", Scale(32, 1, 2, val_images=16)))
+           ("smoke", Scale(8, 1, 2, val_images=4)))
 OVERFIT_FULL = (OVERFIT[1],)
 
 STANDARD = arm("paper's AlexNet")

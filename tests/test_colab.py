@@ -1,10 +1,11 @@
 """The Colab path (issue 15): the setup cell leaves Colab's packages alone, installs the
-library from the same branch as the notebooks, really runs in a Colab-like kernel, and no
+library at the commit the notebooks were executed with, really runs in a Colab-like kernel, and no
 notebook depends on its place in the repository."""
 
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +15,9 @@ import nbformat
 import pytest
 from notebook_checks import NOTEBOOKS, ROOT, code_cells, config, read
 
+sys.path.insert(0, str(ROOT / "tools"))
+import pin_library  # noqa: E402
+
 CONSTRAINTS = ROOT / "tools" / "colab-constraints.txt"
 REPOSITORY_DIRS = {"notebooks", "benchmarks", "book", "assignments", "tests", "tools", "alexnet_book"}
 
@@ -22,14 +26,87 @@ def _setup_cell(path: Path) -> str:
     return code_cells(read(path))[0].source
 
 
-def test_setup_cell_is_identical_everywhere_and_installs_the_configured_branch():
+def test_setup_cell_is_identical_everywhere_and_installs_the_pinned_library():
     cells = {_setup_cell(path) for path in NOTEBOOKS}
     assert len(cells) == 1, "every notebook must open with the same Colab setup cell"
     cell = cells.pop()
-    assert f'REF = "{config()["repository"]["branch"]}"' in cell
-    assert 'git+{REPOSITORY}@{REF}' in cell
+    assert f'BRANCH = "{config()["repository"]["branch"]}"' in cell
+    assert re.search(r'^LIBRARY = "[0-9a-f]{40}"$', cell, re.MULTILINE), "run tools/pin_library.py"
+    assert 'git+{REPOSITORY}@{ref}' in cell
+    assert "install_library(LIBRARY)" in cell and "install_library(BRANCH)" in cell
     assert '"pip", "list", "--format=freeze"' in cell and '"-c"' in cell, \
         "the cell must pin every package Colab already has"
+
+
+def _pinned_commit() -> str:
+    return pin_library.PIN.search(_setup_cell(NOTEBOOKS[0])).group(1)
+
+
+def test_the_pinned_commit_holds_the_library_of_head():
+    """The notebooks install the library they were executed with: the pinned commit is on
+    the branch (an ancestor of HEAD) and its library equals HEAD's."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    commit = _pinned_commit()
+    git = ["git", "-C", str(ROOT)]
+    known = subprocess.run(git + ["cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
+    assert known.returncode == 0, f"the pinned commit {commit} is not in this clone's history"
+    on_branch = subprocess.run(git + ["merge-base", "--is-ancestor", commit, "HEAD"])
+    assert on_branch.returncode == 0, f"the pinned commit {commit} is not an ancestor of HEAD"
+    changed = subprocess.run(git + ["diff", "--stat", commit, "HEAD", "--", *pin_library.LIBRARY_PATHS],
+                             capture_output=True, text=True, check=True).stdout
+    assert not changed, ("the library changed after the pinned commit: commit it, then run "
+                         f"python tools/pin_library.py and commit the notebooks\n{changed}")
+
+
+def test_pin_library_rewrites_the_setup_cell_of_every_notebook(tmp_path):
+    copies = []
+    for path in NOTEBOOKS[:2]:
+        copies.append(tmp_path / path.name)
+        copies[-1].write_text(path.read_text())
+    assert pin_library.pin("ab" * 20, copies) == copies
+    assert all(f'LIBRARY = "{"ab" * 20}"' in _setup_cell(p) for p in copies)
+    assert pin_library.pin("ab" * 20, copies) == []  # already pinned: nothing to write
+    other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nbformat.write(other, tmp_path / "other.ipynb")
+    with pytest.raises(ValueError, match='has no LIBRARY = "..." line'):
+        pin_library.pin("ab" * 20, [tmp_path / "other.ipynb"])
+
+
+class _FakePip:
+    """subprocess.run for the setup cell: `pip list` answers, installs succeed only for the
+    refs given."""
+
+    def __init__(self, installable):
+        self.installable, self.installs = installable, []
+
+    def __call__(self, command, **kwargs):
+        if "list" in command:
+            return subprocess.CompletedProcess(command, 0, stdout="numpy==2.0.2\n")
+        ref = command[-1].rsplit("@", 1)[1]
+        self.installs.append(ref)
+        return subprocess.CompletedProcess(command, 0 if ref in self.installable else 1)
+
+
+@pytest.mark.parametrize("installable, installs, error", [
+    ({"PINNED"}, ["PINNED"], None),                    # the pinned commit
+    ({"main"}, ["PINNED", "main"], None),              # unreachable: the branch, with a note
+    (set(), ["PINNED", "main"], RuntimeError),         # neither: a clear error, no silent pass
+])
+def test_setup_cell_falls_back_to_the_branch_and_fails_loudly(installable, installs, error,
+                                                            monkeypatch, capsys):
+    source = pin_library.PIN.sub('LIBRARY = "PINNED"', _setup_cell(NOTEBOOKS[0]))
+    source = source.replace('"/tmp/colab-installed.txt"', repr(str(Path(os.devnull))))
+    fake = _FakePip(installable)
+    monkeypatch.setattr(subprocess, "run", fake)
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    if error:
+        with pytest.raises(error, match="could not be installed"):
+            exec(source, {})
+    else:
+        exec(source, {})
+    assert fake.installs == installs
+    assert ("trying main" in capsys.readouterr().out) == (installs != ["PINNED"])
 
 
 def _string_constants(source: str):
@@ -93,8 +170,6 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     """Chapter 00 alone in an empty folder, in a kernel that imports a fake google.colab at
     start-up (as Colab's does), with REPOSITORY pointing at this checkout: the setup cell's
     real install path runs (pip from git, pinned), then the whole chapter."""
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
     venv = tmp_path / "colab-venv"  # sees the course's packages, installs into its own folder
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python*/site-packages"))
@@ -118,9 +193,8 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     notebook = read(ROOT / "notebooks" / "00_setup_and_tour.ipynb")
     cell = code_cells(notebook)[0]
     url = config()["repository"]["url"].rstrip("/")
-    cell.source = cell.source.replace(url, ROOT.as_uri()).replace(
-        f'REF = "{config()["repository"]["branch"]}"', f'REF = "{head}"')
-    assert ROOT.as_uri() in cell.source and head in cell.source
+    cell.source = cell.source.replace(url, ROOT.as_uri())  # the pinned commit, from this clone
+    assert ROOT.as_uri() in cell.source
     import nbclient
 
     env = {"JUPYTER_PATH": str(tmp_path / "kernels"), "ALEXNET_RUNS_DIR": str(tmp_path / "runs")}
@@ -139,6 +213,8 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     installed = subprocess.run([str(python), "-c", "import alexnet_book; print(alexnet_book.__file__)"],
                                capture_output=True, text=True, check=True, cwd=folder).stdout
     assert str(site) in installed, f"the setup cell did not install the library: {installed}"
+    origin = json.loads(next(site.glob("alexnet_book-*.dist-info/direct_url.json")).read_text())
+    assert origin["vcs_info"]["commit_id"] == _pinned_commit(), origin  # the pinned library
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
     assert not errors

@@ -56,3 +56,4 @@ def test_smoke_keeps_the_full_profiles_shapes_on_a_handful_of_batches():
     assert (smoke.image_size, smoke.width) == (full.image_size, full.width)
     assert smoke.train_subset // smoke.batch_size <= 4 and smoke.epochs == 1
     assert not smoke.checks_learning and full.checks_learning and profile.get("quick").checks_learning
+    assert smoke.timed_steps < profile.get("quick").timed_steps <= full.timed_steps

@@ -55,3 +55,9 @@ def test_train_size_override_and_bad_sizes():
 def test_every_profile_has_a_valid_split():
     for name in profile.PROFILES:
         assert 1 <= profile.get(name).train_subset <= data.VALIDATION_START, name
+
+
+@pytest.mark.parametrize("name", sorted(profile.PROFILES))
+def test_every_profiles_test_images_hold_every_class(name):
+    # chapter 6 shows the first test image of five classes, also at the smoke profile
+    assert set(data.course_splits(profile.get(name)).y_test) == set(range(10))
