@@ -1,7 +1,7 @@
 # AlexNet, from paper to practice.
 #   make book      set up .venv and the offline data, build the website into _build/html
 #   make test      set up, then every test: unit, nbval on every notebook, strict book
-#                  build, and the browser check of the built site
+#                  build, and the browser check of the built site (WORKERS=0: serial)
 #   make execute   refresh the stored outputs of every notebook (quick profile)
 #   make assignments  student notebooks and autograder zips under _build/assignments
 #                  (SEED=2027: a term's own variant, other numbers, in _build/assignments-seed2027)
@@ -48,11 +48,17 @@ book-strict: setup
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
+# Unit tests and nbval run on two pytest-xdist workers, each test file or notebook whole on
+# one worker (its fixtures and kernel stay together): on two cores, one TensorFlow process
+# training the course's small models leaves much of the second core idle. WORKERS=0: serial.
+WORKERS ?= 2
+XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+
 unit: setup
-	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=10
+	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=10 $(XDIST)
 
 nbval: setup
-	$(NB_ENV) $(BIN)/python -m pytest --nbval $(NOTEBOOKS) -p no:cacheprovider \
+	$(NB_ENV) $(BIN)/python -m pytest --nbval $(NOTEBOOKS) -p no:cacheprovider $(XDIST) \
 	  --nbval-kernel-name alexnet-book --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 900
 
