@@ -48,17 +48,20 @@ book-strict: setup
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
-# Unit tests and nbval run on two pytest-xdist workers, each test file or notebook whole on
-# one worker (its fixtures and kernel stay together): on two cores, one TensorFlow process
-# training the course's small models leaves much of the second core idle. WORKERS=0: serial.
+# Unit tests and nbval run on two pytest-xdist workers: on two cores, one TensorFlow process
+# training the course's small models leaves much of the second core idle. Unit tests are
+# shared out one by one, except those of an xdist_group (the assignments' session fixtures
+# stay on one worker); each notebook runs whole on one worker (its cells share a kernel).
+# WORKERS=0: serial.
 WORKERS ?= 2
-XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadgroup)
+NBVAL_XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 unit: setup
 	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=10 $(XDIST)
 
 nbval: setup
-	$(NB_ENV) $(BIN)/python -m pytest --nbval $(NOTEBOOKS) -p no:cacheprovider $(XDIST) \
+	$(NB_ENV) $(BIN)/python -m pytest --nbval $(NOTEBOOKS) -p no:cacheprovider $(NBVAL_XDIST) \
 	  --nbval-kernel-name alexnet-book --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-cell-timeout 900
 
@@ -96,7 +99,8 @@ lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks
 
 # The lowest versions requirements.txt and pyproject.toml allow (uv's lowest-direct
-# resolution), in their own venv, then the unit tests. Run it after changing a bound.
+# resolution), in their own venv, then the unit tests and every chapter at the smoke
+# profile (the notebooks' code paths at those versions). Run it after changing a bound.
 LOWER := .venv-lower
 test-lower-bounds:
 	rm -rf $(LOWER) && $(PYTHON) -m venv $(LOWER)
@@ -106,7 +110,8 @@ test-lower-bounds:
 	$(LOWER)/bin/python -m uv pip list --python $(LOWER)/bin/python | \
 	  grep -i -E '^(tensorflow|keras|numpy|pandas|wandb|codecarbon|jax|matplotlib) '
 	$(LOWER)/bin/python tools/install_kernel.py
-	$(NB_ENV) $(LOWER)/bin/python -m pytest tests -m "not site and not slow" -p no:cacheprovider -q
+	$(NB_ENV) $(LOWER)/bin/python -m pytest tests -m "not site and not slow" -p no:cacheprovider -q $(XDIST)
+	$(NB_ENV) $(LOWER)/bin/python -m pytest tests/test_smoke.py -p no:cacheprovider -q $(XDIST)
 
 clean:
 	rm -rf _build runs wandb notebooks/runs
