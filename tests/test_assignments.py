@@ -36,9 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "assignments").glob("[0-9]*.ipynb"))
 NAMES = [p.stem for p in SOURCES]
 SEEDS = (2027, 2028)
-# Under pytest-xdist (make test) every test here runs on one worker: the session fixtures
-# (built autograders, the clean environment, the graded class) are built once.
-pytestmark = pytest.mark.xdist_group("assignments")
 # Where pip downloads of the clean grading environment are kept between runs.
 WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alexnet-book" / "wheels"
 
