@@ -603,3 +603,36 @@ def test_instructors_page_covers_the_logistics():
     for topic in ("make grade SUBMISSIONS=", "make assignments SEED=", "Gradescope", "**Collaboration.**",
                   "**Late work.**", "export cell", "grades.csv"):
         assert topic in page, topic
+
+
+class _FakeOtter:
+    """subprocess.run for grade_one: each call answers with the next (returncode, stderr);
+    a successful call writes the results.json otter would."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = list(answers), 0
+
+    def __call__(self, command, **kwargs):
+        self.calls += 1
+        returncode, stderr = self.answers.pop(0)
+        if returncode == 0:
+            out = Path(command[command.index("-o") + 1])
+            (out / "results.json").write_text(json.dumps(
+                {"tests": [{"name": "q1", "score": 2.0, "max_score": 2.0}]}))
+        return subprocess.CompletedProcess(command, returncode, stdout="", stderr=stderr)
+
+
+@pytest.mark.parametrize("answers, calls, expected", [
+    # a kernel that dies while starting is the grading machine's failure: graded on a retry
+    ([(1, "RuntimeError: Kernel died before replying to kernel_info"), (0, "")], 2, ({"q1": 2.0}, "")),
+    # any other failure is the submission's: reported at once, scored 0
+    ([(1, "SyntaxError: invalid syntax")], 1, ({}, "not graded: SyntaxError: invalid syntax")),
+    # a kernel that keeps dying: reported after the second run
+    ([(1, "Kernel died before replying to kernel_info")] * 2, 2,
+     ({}, "not graded: Kernel died before replying to kernel_info")),
+])
+def test_grading_retries_a_kernel_that_died_at_start_only(answers, calls, expected, monkeypatch, tmp_path):
+    fake = _FakeOtter(*answers)
+    monkeypatch.setattr(grading.subprocess, "run", fake)
+    assert grading.grade_one(sys.executable, tmp_path / "a.zip", tmp_path / "s.ipynb", 60) == expected
+    assert fake.calls == calls

@@ -95,16 +95,27 @@ def submissions(folder: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def grade_one(python: str, zip_path: Path, submission: Path, timeout: int) -> tuple[dict, str]:
-    """Otter run one submission: ({question: points}, note)."""
+# Failures of the grading machine, not of the submission: a Jupyter kernel that dies while
+# starting (for instance when two kernels starting at once pick the same free port).
+RETRIED = ("Kernel died before replying to kernel_info",)
+
+
+def grade_one(python: str, zip_path: Path, submission: Path, timeout: int,
+              attempts: int = 2) -> tuple[dict, str]:
+    """Otter run one submission: ({question: points}, note). A run that fails for one of
+    the reasons in RETRIED is run again, up to `attempts` runs in all."""
     with tempfile.TemporaryDirectory() as out:
-        result = subprocess.run(
-            [python, "-m", "otter", "run", "--no-logo", "-a", str(zip_path.resolve()), "-o", out,
-             str(submission.resolve())], capture_output=True, text=True, timeout=timeout, cwd=out)
-        results = Path(out) / "results.json"
-        if result.returncode or not results.exists():
-            tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-            return {}, f"not graded: {tail[0][:200]}"
+        for attempt in range(1, attempts + 1):
+            result = subprocess.run(
+                [python, "-m", "otter", "run", "--no-logo", "-a", str(zip_path.resolve()), "-o", out,
+                 str(submission.resolve())], capture_output=True, text=True, timeout=timeout, cwd=out)
+            results = Path(out) / "results.json"
+            if not result.returncode and results.exists():
+                break
+            output = result.stderr + result.stdout
+            if attempt == attempts or not any(reason in output for reason in RETRIED):
+                tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+                return {}, f"not graded: {tail[0][:200]}"
         tests = json.loads(results.read_text())["tests"]
     scores = {t["name"]: float(t["score"]) for t in tests if "score" in t and "max_score" in t}
     if "No discrepancies found" in result.stdout:
