@@ -325,3 +325,34 @@ def ten_crop_predict(model: keras.Model, images, crop_size: int | None = None,
     predictions = [model.predict(ops.convert_to_numpy(crop), batch_size=batch_size, verbose=0)
                    for crop in crops]
     return np.mean(predictions, axis=0)
+
+
+def random_crops_and_flips(images: np.ndarray, rng: np.random.Generator, padding: int = 2) -> np.ndarray:
+    """Section 4.1's training augmentation on the host (NumPy, any Keras backend), one
+    random window per image: pad by ``padding`` pixels (zeros, the mean after centring),
+    take a window of the original size at a random offset, and mirror half of the windows
+    left to right. The claims runner uses it (Fashion-MNIST's 28 in 32, the paper's 224 of
+    256 in proportion); :func:`crop_and_flip` is the same idea as a Keras layer.
+
+    Args:
+        images: ``(n, h, w, c)``.
+        rng: the seeded generator (the same seed gives the same crops).
+        padding: pixels added on each side.
+
+    Raises:
+        ValueError: not a batch of images, or a negative padding.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) \
+            or padding < 0:
+        raise ValueError(f"need images (n, h, w, c) and an integer padding >= 0, got shape "
+                         f"{images.shape} and padding {padding!r}")
+    n, h, w, _ = images.shape
+    padded = np.pad(images, [(0, 0), (padding, padding), (padding, padding), (0, 0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(1, 2))
+    dy = rng.integers(0, 2 * padding + 1, n)
+    dx = rng.integers(0, 2 * padding + 1, n)
+    out = np.moveaxis(windows[np.arange(n), dy, dx], 1, -1)  # (n, c, h, w) -> (n, h, w, c)
+    flip = rng.random(n) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    return np.ascontiguousarray(out)

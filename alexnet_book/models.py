@@ -393,3 +393,87 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
             "stride": jump,
         })
     return pd.DataFrame(rows).set_index("layer")
+
+
+#: Filters of the four-layer network (cuda-convnet's CIFAR-10 example: three 5x5
+#: convolutions with 3x3 stride-2 pooling, then the softmax layer).
+FOUR_LAYER_FILTERS = (32, 32, 64)
+
+
+def four_layer_net(activation: str = "relu", norm: str | None = None, width: float = 1.0,
+                   paper_init: bool = False, input_shape: tuple[int, int, int] = (28, 28, 1),
+                   num_classes: int = 10) -> keras.Model:
+    """Figure 1's kind of network and section 3.3's CIFAR-10 test net: three 5x5
+    convolutions (32, 32, 64 filters times ``width``), each followed by the activation,
+    optional LRN and 3x3 stride-2 max pooling, then a softmax layer: four layers with
+    weights. ``paper_init`` draws every kernel from N(0, 0.01^2) with zero biases (section 5),
+    otherwise Keras' Glorot default.
+
+    Raises:
+        ValueError: an activation other than "relu" or "tanh", a norm other than None or
+            "lrn", or a width that leaves no filter.
+    """
+    if activation not in ("relu", "tanh"):
+        raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
+    if norm not in (None, "lrn"):
+        raise ValueError(f"norm must be None or 'lrn', got {norm!r}")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width must be a number > 0, got {width!r}")
+    filters = [max(1, round(f * width)) for f in FOUR_LAYER_FILTERS]
+    init = {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.01)} if paper_init else {}
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for i, f in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(f, 5, padding="same", activation=activation, name=f"conv{i}", **init)(x)
+        if norm == "lrn":
+            x = LocalResponseNormalization(name=f"lrn{i}")(x)
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax", **init)(x)
+    return keras.Model(inputs, outputs, name=f"four_layer_{activation}{'_lrn' if norm else ''}")
+
+
+#: Kernels per layer of the paper's one-GPU comparison net (section 3.2, footnote 2): half
+#: of conv1 to conv4, conv5 and the dense layers whole.
+HALF_ONE_TOWER_FILTERS = (48, 128, 192, 192, 256)
+
+
+def half_one_tower(profile=None, width: float | None = None, dropout: float = 0.5) -> keras.Model:
+    """The one-GPU net the paper compares its two towers with (section 3.2, footnote 2):
+    one tower with half the kernels of conv1 to conv4, conv5 (256) and the dense layers
+    (4096) not halved. LRN and overlapping pooling as in :func:`alexnet`; 28x28x1 inputs
+    resized to the profile's image size, as :func:`course_model`.
+
+    Args:
+        profile: sizes (default: the one in force).
+        width: multiplier on every count (default: the profile's).
+        dropout: after fc6 and fc7.
+
+    Raises:
+        ValueError: width below MIN_WIDTH.
+    """
+    from alexnet_book import profile as profiles
+
+    profile = profile or profiles.current()
+    width = profile.width if width is None else width
+    _check_width(width)
+    f = [_scaled(n, width, 1) for n in HALF_ONE_TOWER_FILTERS]
+    dense = _scaled(ALEXNET_DENSE, width, 1)
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = keras.layers.Resizing(profile.image_size, profile.image_size, name="resize")(inputs)
+    x = keras.layers.Conv2D(f[0], 11, strides=4, activation="relu", name="conv1")(x)
+    x = LocalResponseNormalization(name="lrn1")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    x = keras.layers.Conv2D(f[1], 5, padding="same", activation="relu", name="conv2")(x)
+    x = LocalResponseNormalization(name="lrn2")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="pool2")(x)
+    for i, n in ((3, f[2]), (4, f[3]), (5, f[4])):
+        x = keras.layers.Conv2D(n, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+    x = keras.layers.MaxPooling2D(3, strides=2, name="pool5")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i in (6, 7):
+        x = keras.layers.Dense(dense, activation="relu", name=f"fc{i}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="fc8")(x)
+    return keras.Model(inputs, outputs, name="half_one_tower")

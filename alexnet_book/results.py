@@ -67,3 +67,30 @@ def stored_results(repository: str, subfolder: str = "", timeout: float = 5.0) -
         raise ResultsUnavailableError(
             f"stored results are not in a local checkout and {listing} could not be read "
             f"({error}); they are in the repository under {RESULTS_PATH}/{subfolder}") from error
+
+
+def stored_files(repository: str, subfolder: str = "", suffixes: tuple[str, ...] = (".json", ".jsonl"),
+                 timeout: float = 5.0) -> list[tuple[str, str]]:
+    """The text of every stored file in ``benchmarks/results/<subfolder>`` ending in one of
+    ``suffixes``, as ``(name, text)`` pairs sorted by name: from the checkout, else GitHub.
+    Parsing is the caller's (the claims store names each malformed line).
+
+    Raises:
+        ResultsUnavailableError: no checkout and GitHub unreachable.
+    """
+    local = local_results_dir()
+    if local is not None:
+        folder = local / subfolder
+        return [(path.name, path.read_text()) for path in sorted(folder.iterdir())
+                if path.is_file() and path.name.endswith(suffixes)] if folder.is_dir() else []
+    owner_name = repository.rstrip("/").removeprefix("https://github.com/")
+    listing = f"https://api.github.com/repos/{owner_name}/contents/{RESULTS_PATH}/{subfolder}".rstrip("/")
+    try:
+        entries = json.loads(_fetch(listing + "?ref=main", timeout))
+        return [(entry["name"], _fetch(entry["download_url"], timeout).decode())
+                for entry in sorted(entries, key=lambda e: e["name"])
+                if entry["type"] == "file" and entry["name"].endswith(suffixes)]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as error:
+        raise ResultsUnavailableError(
+            f"stored results are not in a local checkout and {listing} could not be read "
+            f"({error}); they are in the repository under {RESULTS_PATH}/{subfolder}") from error

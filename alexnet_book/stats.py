@@ -7,8 +7,9 @@ Runs of two arms are *paired* by seed: the same seed gives both arms the same da
 both share cancels in the difference. With ``n`` seeds the mean paired difference has a
 Student t interval with ``n - 1`` degrees of freedom.
 
-Only NumPy is needed; SciPy is used for the t quantile when it is installed, and a table
-of exact quantiles otherwise (they agree to the table's three decimals).
+Quantiles and binomial tails come from ``scipy.stats``. Beside the direction verdict,
+:func:`size_verdict` says whether the paper's value lies inside the interval, and
+:func:`minimum_detectable_effect` states a design's power.
 """
 
 from __future__ import annotations
@@ -23,15 +24,6 @@ REPRODUCED = "reproduced"
 NOT_DETECTED = "not detected at this scale"
 OPPOSITE = "opposite"
 VERDICTS = (REPRODUCED, NOT_DETECTED, OPPOSITE)
-
-#: Two-sided 95% quantiles of Student's t (the 0.975 quantile) by degrees of freedom.
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
-         16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074,
-         23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045,
-         30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
-_Z975 = 1.959964
-
 
 class Interval(NamedTuple):
     """An estimate with its 95% confidence interval.
@@ -66,25 +58,19 @@ class Interval(NamedTuple):
 
 
 def t_quantile(df: int, level: float = 0.95) -> float:
-    """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom.
+    """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom
+    (``scipy.stats.t``).
 
     Raises:
-        ValueError: df < 1, or a level other than 0.95 without SciPy installed.
+        ValueError: df < 1 or a level outside (0, 1).
     """
+    from scipy import stats as scipy_stats
+
     if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
         raise ValueError(f"df must be an integer >= 1, got {df!r}")
-    try:
-        from scipy import stats as scipy_stats
-    except ImportError:
-        scipy_stats = None
-    if scipy_stats is not None:
-        return float(scipy_stats.t.ppf(0.5 + level / 2, df))
-    if level != 0.95:
-        raise ValueError(f"without SciPy only level=0.95 is available, got {level!r}")
-    if df in _T975:
-        return _T975[df]
-    larger = [d for d in _T975 if d > df]
-    return _T975[min(larger)] if larger else _Z975  # a slightly wider interval, never narrower
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    return float(scipy_stats.t.ppf(0.5 + level / 2, df))
 
 
 def _pairs(baseline, variant) -> tuple[np.ndarray, np.ndarray]:
@@ -150,26 +136,11 @@ def mcnemar_p(only_baseline: int, only_variant: int) -> float:
     b, c = int(only_baseline), int(only_variant)
     if b < 0 or c < 0:
         raise ValueError(f"counts must be >= 0, got {b} and {c}")
-    n = b + c
-    if n == 0:
+    if b + c == 0:
         return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    from scipy import stats as scipy_stats
 
-
-def _binomial_cdf(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p), summed in logs (exact for any n)."""
-    if k < 0:
-        return 0.0
-    if k >= n or p <= 0.0:
-        return 1.0
-    if p >= 1.0:
-        return 0.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    base = math.lgamma(n + 1)
-    return min(1.0, sum(math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p
-                                 + (n - i) * log_q) for i in range(k + 1)))
+    return float(scipy_stats.binomtest(b, b + c, 0.5).pvalue)
 
 
 def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
@@ -186,17 +157,11 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     if n == 0:
         return 0.0, 1.0
+    from scipy import stats as scipy_stats
+
     tail = (1 - level) / 2
-
-    def solve(f) -> float:  # f increases with p from below 0 to above 0
-        lo, hi = 0.0, 1.0
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
-        return (lo + hi) / 2
-
-    low = 0.0 if k == 0 else solve(lambda p: (1 - _binomial_cdf(k - 1, n, p)) - tail)
-    high = 1.0 if k == n else solve(lambda p: tail - _binomial_cdf(k, n, p))
+    low = 0.0 if k == 0 else float(scipy_stats.beta.ppf(tail, k, n - k + 1))
+    high = 1.0 if k == n else float(scipy_stats.beta.ppf(1 - tail, k + 1, n - k))
     return low, high
 
 
@@ -250,3 +215,64 @@ def verdict(interval: Interval, direction: int) -> str:
     if interval.high < null:
         return REPRODUCED if direction < 0 else OPPOSITE
     return NOT_DETECTED
+
+
+#: Size verdicts: where the paper's value lies against our interval.
+AS_LARGE = "the paper's value is inside the interval"
+SMALLER = "smaller here than the paper's"
+LARGER = "larger here than the paper's"
+NO_VARIATION = "no variation across seeds: the interval is not informative"
+
+
+def no_variation(interval: Interval) -> bool:
+    """True when every pair gave the same difference (a zero-width interval from two or
+    more seeds): a decisive-looking verdict from identical runs is a design problem."""
+    return interval.n > 1 and interval.low == interval.high
+
+
+def size_verdict(interval: Interval, paper_value: float | None) -> str:
+    """Whether the paper's effect fits our interval: :data:`AS_LARGE` when it lies inside,
+    else :data:`SMALLER` or :data:`LARGER` (by magnitude, on the paper's side of no effect);
+    "" without a paper value or an interval.
+    """
+    if paper_value is None or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+        return ""
+    if no_variation(interval):
+        return NO_VARIATION
+    if interval.low <= paper_value <= interval.high:
+        return AS_LARGE
+    null = interval.null
+    above = interval.low > paper_value
+    paper_above_null = paper_value > null
+    return LARGER if above == paper_above_null else SMALLER
+
+
+def minimum_detectable_effect(sd: float, n: int, power: float = 0.8, level: float = 0.95) -> float:
+    """The smallest true mean paired difference a two-sided paired t test at ``level``
+    detects with probability ``power``, for ``n`` pairs of standard deviation ``sd``:
+    ``(t_{level} + t_{power}) * sd / sqrt(n)`` (the usual approximation; for ratios, pass
+    the standard deviation of the log ratios and exponentiate).
+
+    Raises:
+        ValueError: n < 2, sd < 0, or power outside (0, 1).
+    """
+    from scipy import stats as scipy_stats
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    if not sd >= 0 or not 0 < power < 1:
+        raise ValueError(f"need sd >= 0 and power in (0, 1), got {sd!r} and {power!r}")
+    quantiles = t_quantile(n - 1, level) + float(scipy_stats.t.ppf(power, n - 1))
+    return quantiles * sd / math.sqrt(n)
+
+
+def seeds_needed(sd: float, effect: float, power: float = 0.8, level: float = 0.95,
+                 most: int = 100) -> int | None:
+    """The fewest pairs whose minimum detectable effect is at most ``|effect|`` (None when
+    more than ``most`` would be needed)."""
+    if not abs(effect) > 0:
+        return None
+    for n in range(2, most + 1):
+        if minimum_detectable_effect(sd, n, power, level) <= abs(effect):
+            return n
+    return None

@@ -1,0 +1,60 @@
+"""The paper's claims, tested: a registry, a resumable runner and the analysis.
+
+- :mod:`~alexnet_book.claims.registry`: what a claim, an arm, a scale and a metric are
+  (built with keywords, checked when built), the tiers, the decay arithmetic;
+- :mod:`~alexnet_book.claims.paper`: the paper's claims, one entry each (``CLAIMS``);
+- :mod:`~alexnet_book.claims.runner`: the plan, the runs, resuming, workers;
+- :mod:`~alexnet_book.claims.store`: result lines written whole and read with every
+  problem named by file and line;
+- :mod:`~alexnet_book.claims.report`: effects, intervals, verdicts, power, the table,
+  the forest plot and the "Paper vs here" text.
+
+Command line: ``python -m alexnet_book.claims --help``.
+"""
+
+from alexnet_book.claims.paper import CLAIMS
+from alexnet_book.claims.registry import (
+                                          METRICS,
+                                          TIERS,
+                                          Arm,
+                                          Claim,
+                                          Metric,
+                                          Scale,
+                                          UnknownClaimError,
+                                          arm,
+                                          decay_efolds,
+                                          paper_decay_efolds,
+                                          scale,
+)
+from alexnet_book.claims.report import (
+                                          analyse,
+                                          describe_result,
+                                          forest_plot,
+                                          lab_table,
+                                          paper_vs_here,
+                                          power_table,
+                                          registry_table,
+                                          stored_by_tier,
+                                          summarise,
+                                          untested_table,
+)
+from alexnet_book.claims.runner import (
+                                          CPU_COMMAND,
+                                          GPU_COMMAND,
+                                          build,
+                                          get,
+                                          plan,
+                                          run,
+                                          runnable,
+                                          select,
+                                          steps_to,
+                                          unpack_correct,
+)
+from alexnet_book.claims.store import ResultsFormatError, check_complete, read_file, stored_rows, validate_rows
+
+__all__ = ["CLAIMS", "METRICS", "TIERS", "Arm", "Claim", "Metric", "Scale", "UnknownClaimError", "arm",
+           "decay_efolds", "paper_decay_efolds", "scale", "analyse", "describe_result", "forest_plot",
+           "lab_table", "paper_vs_here", "power_table", "registry_table", "stored_by_tier", "summarise",
+           "untested_table", "CPU_COMMAND", "GPU_COMMAND", "build", "get", "plan", "run", "runnable",
+           "select", "steps_to", "unpack_correct", "ResultsFormatError", "check_complete", "read_file",
+           "stored_rows", "validate_rows"]
