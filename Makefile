@@ -1,7 +1,10 @@
 # AlexNet, from paper to practice.
 #   make book      set up .venv and the offline data, build the website into _build/html
-#   make test      set up, then every test: unit, nbval on every notebook, strict book
-#                  build, and the browser check of the built site (WORKERS=0: serial)
+#   make test      set up, then every test: the publishing checks, unit, nbval on every
+#                  notebook, strict book build, and the browser check of the built site
+#                  (WORKERS=0: serial); GitHub Actions runs it too (.github/workflows/)
+#   make publish-check  one version everywhere, the licences, CITATION.cff (cffconvert) and
+#                  the GitHub Actions workflows (actionlint)
 #   make execute   refresh the stored outputs of every notebook (quick profile)
 #   make assignments  student notebooks and autograder zips under _build/assignments
 #                  (SEED=2027: a term's own variant, other numbers, in _build/assignments-seed2027)
@@ -18,7 +21,8 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean
+.PHONY: pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean \
+	publish-check
 
 setup: $(STAMP) data
 
@@ -70,7 +74,7 @@ site: setup browser
 
 test: setup browser
 	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint unit nbval book-strict site; \
+	$(MAKE) --no-print-directory lint publish-check unit nbval book-strict site; \
 	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
 
 execute: setup
@@ -97,6 +101,19 @@ pin: setup
 
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks
+
+# Ready to publish: one version in pyproject.toml, the site's footer, CITATION.cff and
+# CHANGELOG.md; the licences stated; CITATION.cff valid (cffconvert); the GitHub Actions
+# workflows valid (actionlint) and running only `make test` and `make book`. The two tools
+# live in their own venv (requirements-publish.txt says why).
+PUBLISH := .venv-publish
+$(PUBLISH)/.installed: requirements-publish.txt
+	test -x $(PUBLISH)/bin/python || $(PYTHON) -m venv $(PUBLISH)
+	$(PUBLISH)/bin/python -m pip install --quiet -r requirements-publish.txt
+	touch $@
+
+publish-check: setup $(PUBLISH)/.installed
+	REQUIRE_PUBLISH_TOOLS=1 $(BIN)/python -m pytest tests/test_publish.py -p no:cacheprovider -q
 
 # The lowest versions requirements.txt and pyproject.toml allow (uv's lowest-direct
 # resolution), in their own venv, then the unit tests and every chapter at the smoke

@@ -167,6 +167,21 @@ def rgb_pca(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return eigenvalues[order], eigenvectors[:, order]
 
 
+def _check_range(value_range, name: str) -> tuple[float, float]:
+    """``(low, high)`` as floats.
+
+    Raises:
+        ValueError: not two numbers with low < high.
+    """
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (low, high), two numbers, got {value_range!r}") from None
+    if not low < high:
+        raise ValueError(f"{name} must be (low, high) with low < high, got {tuple(value_range)}")
+    return (low, high)
+
+
 @keras.saving.register_keras_serializable(package="alexnet_book")
 class PCAColorAugmentation(keras.layers.Layer):
     """"Fancy PCA" colour noise (paper, section 4.1).
@@ -178,54 +193,74 @@ class PCAColorAugmentation(keras.layers.Layer):
     identity.
 
     Units: the PCA and the noise are computed on pixel values scaled to [0, 1], whatever
-    the input's scale, so the same layer gives the same relative colour change to uint8
-    images (0-255), float images in [0, 1] and, with ``value_range=(0, 255)``, float
-    images in [0, 255]. The result is clipped to the valid range and keeps the input's
-    dtype (uint8 is rounded, never wrapped around).
+    the input's scale, so the same relative colour change reaches uint8 images (always
+    0-255) and float images in any declared range. Float inputs are read in
+    ``value_range`` when it is given, else in the range of the images :meth:`adapt` saw:
+    0-255 after uint8 images (so the uint8 images a float32 ``keras.Input`` or a cast in
+    ``tf.data`` turns into floats keep their range), [0, 1] after float images. An eager
+    call with float values outside that range, or filling only its lowest 1/255 (images
+    in [0, 1] where 0-255 was adapted), is refused; inside ``tf.data`` or a compiled
+    model the values cannot be checked. The result is clipped to the valid range and
+    keeps the input's dtype (uint8 is rounded, never wrapped around).
 
     Args:
         sigma: standard deviation of the alphas (the paper's 0.1); 0 gives the identity.
         eigenvalues, eigenvectors: the PCA of [0, 1]-scaled pixels, normally set by
             :meth:`adapt` (stored in the config so a saved model keeps them).
         seed: seed of the layer's random draws.
-        value_range: ``(low, high)`` of float inputs (uint8 inputs are always 0-255).
+        value_range: ``(low, high)`` of float inputs; ``None`` (the default) takes the
+            range of the images given to :meth:`adapt`.
+        adapted_range: the float range :meth:`adapt` set (stored in the config).
 
     Raises:
         ValueError: sigma < 0 or an empty value_range; in :meth:`adapt`, float images
-            outside value_range; at call time, inputs that are not RGB, or a training call
-            before :meth:`adapt`.
+            outside value_range; at call time, inputs that are not RGB, a training call
+            before :meth:`adapt`, or (eagerly) float values that do not fit the range.
     """
 
     def __init__(self, sigma: float = 0.1, eigenvalues=None, eigenvectors=None,
-                 seed: int | None = None, value_range=(0.0, 1.0), **kwargs):
+                 seed: int | None = None, value_range=None, adapted_range=None, **kwargs):
         super().__init__(**kwargs)
         if sigma < 0:
             raise ValueError(f"sigma must be >= 0, got {sigma!r}")
-        low, high = (float(v) for v in value_range)
-        if not low < high:
-            raise ValueError(f"value_range must be (low, high) with low < high, got {tuple(value_range)}")
         self.sigma = float(sigma)
         self.seed = seed
-        self.value_range = (low, high)
+        self.value_range = None if value_range is None else _check_range(value_range, "value_range")
+        self.adapted_range = (None if adapted_range is None
+                              else _check_range(adapted_range, "adapted_range"))
         self.eigenvalues = None if eigenvalues is None else np.asarray(eigenvalues, "float32")
         self.eigenvectors = None if eigenvectors is None else np.asarray(eigenvectors, "float32")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
     def _range_of(self, dtype) -> tuple[float, float]:
-        """The valid pixel range of inputs of ``dtype``."""
-        return (0.0, 255.0) if keras.backend.standardize_dtype(dtype) == "uint8" else self.value_range
+        """The valid pixel range of inputs of ``dtype``: 0-255 for uint8; for floats the
+        declared ``value_range``, else the range :meth:`adapt` saw, else [0, 1]."""
+        if keras.backend.standardize_dtype(dtype) == "uint8":
+            return (0.0, 255.0)
+        return self.value_range or self.adapted_range or (0.0, 1.0)
+
+    def _range_source(self) -> str:
+        """Where the float range comes from, for error messages."""
+        if self.value_range is not None:
+            return "its value_range"
+        if self.adapted_range == (0.0, 255.0):
+            return "the range of the uint8 images it was adapted on"
+        return "the range of the float images it was adapted on"
 
     def adapt(self, images: np.ndarray) -> PCAColorAugmentation:
         """Compute the RGB PCA from ``images`` (a NumPy array ``(n, h, w, 3)``: uint8, or
-        floats within ``value_range``), on pixel values scaled to [0, 1].
+        floats within ``value_range``, [0, 1] when none is declared), on pixel values
+        scaled to [0, 1]. Without a declared ``value_range``, float inputs are then read
+        in the range of these images (0-255 after uint8 images).
 
         Raises:
             ValueError: not RGB, or float values outside ``value_range``.
         """
         images = np.asarray(images)
-        low, high = self._range_of(images.dtype)
-        if images.size and images.dtype != np.uint8:
+        uint8 = images.dtype == np.uint8
+        low, high = (0.0, 255.0) if uint8 else (self.value_range or (0.0, 1.0))
+        if images.size and not uint8:
             found = (float(images.min()), float(images.max()))
             slack = 1e-3 * (high - low)
             if found[0] < low - slack or found[1] > high + slack:
@@ -236,7 +271,27 @@ class PCAColorAugmentation(keras.layers.Layer):
         eigenvalues, eigenvectors = rgb_pca((images.astype("float64") - low) / (high - low))
         self.eigenvalues = eigenvalues.astype("float32")
         self.eigenvectors = eigenvectors.astype("float32")
+        self.adapted_range = (low, high)
         return self
+
+    def _check_values(self, inputs, low: float, high: float) -> None:
+        """Refuse float inputs whose values do not fit ``(low, high)``, where they are
+        known (an eager call; symbolic tensors pass unchecked)."""
+        try:
+            found = (float(ops.convert_to_numpy(ops.min(inputs))),
+                     float(ops.convert_to_numpy(ops.max(inputs))))
+        except Exception:  # symbolic (tf.data, tf.function, jax.jit): values unknown yet
+            return
+        slack = 1e-3 * (high - low)
+        outside = found[0] < low - slack or found[1] > high + slack
+        too_small = low < found[1] <= low + (high - low) / 255 + slack and high - low > 1 + slack
+        if outside or too_small:
+            theirs = "(0, 1)" if 0 <= found[0] and found[1] <= 1 else "(0, 255)"
+            raise ValueError(
+                f"PCAColorAugmentation reads float inputs in {low:g}-{high:g} "
+                f"({self._range_source()}), got values from {found[0]:g} to {found[1]:g}; "
+                f"scale the inputs to {low:g}-{high:g}, or declare their range when creating "
+                f"the layer (e.g. value_range={theirs})")
 
     def build(self, input_shape):
         if input_shape[-1] != 3:
@@ -251,6 +306,8 @@ class PCAColorAugmentation(keras.layers.Layer):
         if self.eigenvalues is None:
             raise ValueError("PCAColorAugmentation: call adapt(images) before training")
         low, high = self._range_of(inputs.dtype)
+        if keras.backend.standardize_dtype(inputs.dtype) != "uint8":
+            self._check_values(inputs, low, high)
         batch = ops.shape(inputs)[0]
         alphas = keras.random.normal((batch, 3), stddev=self.sigma, seed=self.seed_generator)
         weighted = alphas * ops.convert_to_tensor(self.eigenvalues)  # (batch, 3)
@@ -269,7 +326,8 @@ class PCAColorAugmentation(keras.layers.Layer):
             **super().get_config(),
             "sigma": self.sigma,
             "seed": self.seed,
-            "value_range": list(self.value_range),
+            "value_range": None if self.value_range is None else list(self.value_range),
+            "adapted_range": None if self.adapted_range is None else list(self.adapted_range),
             "eigenvalues": None if self.eigenvalues is None else self.eigenvalues.tolist(),
             "eigenvectors": None if self.eigenvectors is None else self.eigenvectors.tolist(),
         }

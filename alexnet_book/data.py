@@ -9,6 +9,8 @@ the files and never touches the network.
 The library reads the files itself from the cache it checked (Keras' own loader would
 switch to ``/tmp/.keras`` when the cache is read-only) and verifies them: a truncated or
 corrupted file is named in the error, and ``python -m alexnet_book.data`` replaces it.
+While Debian's package holds an intact copy, a damaged cache only costs a warning: the
+data loads from the package.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import urllib.request
+import warnings
 import zlib
 from pathlib import Path
 
@@ -47,6 +51,13 @@ FASHION_MNIST_CONTENT = {
 }
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+#: Where Keras downloads the files from (``keras.datasets.fashion_mnist``).
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+#: Seconds :func:`main`'s download may wait for any one read before it gives up.
+DOWNLOAD_TIMEOUT = 15.0
+#: The advice for a cache that cannot be written, in one place.
+KERAS_HOME_ADVICE = ("point KERAS_HOME at a writable folder (e.g. `export KERAS_HOME=/tmp/keras`) "
+                     "and run `python -m alexnet_book.data` again")
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -165,8 +176,8 @@ def _load_from(folder: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.nd
         except (ValueError, OSError) as error:
             raise DamagedFileError(
                 f"Fashion-MNIST: {folder / name} is damaged: {error}. Run `python -m "
-                "alexnet_book.data` to replace it (from Debian's package, or deleted so "
-                "that Keras downloads it again)."
+                "alexnet_book.data` to replace it (from Debian's package, or downloaded "
+                f"again); if {folder} is read-only, {KERAS_HOME_ADVICE}."
             ) from error
     y_train, x_train, y_test, x_test = arrays
     for images, labels in ((x_train, y_train), (x_test, y_test)):
@@ -175,6 +186,18 @@ def _load_from(folder: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.nd
                 f"Fashion-MNIST: {folder} holds {len(images):,} images but {len(labels):,} "
                 "labels for them; run `python -m alexnet_book.data` to replace the files.")
     return (x_train, y_train), (x_test, y_test)
+
+
+def _intact_copy(source_dir: Path, cache_dir: Path):
+    """The data from ``source_dir`` when it is another folder than the cache and holds the
+    four files intact, else ``None``."""
+    source_dir = Path(source_dir)
+    if source_dir.resolve() == Path(cache_dir).resolve() or not is_cached(source_dir):
+        return None
+    try:
+        return _load_from(source_dir)
+    except DataUnavailableError:
+        return None
 
 
 def _missing_data_message(cache_dir: Path, source_dir: Path) -> str:
@@ -261,11 +284,13 @@ def load_fashion_mnist(
     """Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``: uint8 images 28x28 and
     integer labels 0-9, from Keras' cache, Debian's package, or the internet, in that order.
     The files are read and verified from the cache :func:`is_cached` checks (or straight
-    from ``source_dir`` when the cache is read-only).
+    from ``source_dir`` when the cache is read-only). A damaged file in the cache is named
+    in a warning and the data loads from ``source_dir`` when that copy is intact.
 
     Raises:
         DataUnavailableError: with both ways to get the data, when none works;
-            :class:`DamagedFileError` naming the file, when one is damaged.
+            :class:`DamagedFileError` naming the file, when one is damaged and no intact
+            copy is at hand.
     """
     import keras
 
@@ -281,7 +306,15 @@ def load_fashion_mnist(
         except DataUnavailableError as error:
             failure = error  # Keras may still download it
     if is_cached(cache_dir):
-        return _load_from(cache_dir)
+        try:
+            return _load_from(cache_dir)
+        except DamagedFileError as damaged:
+            intact = _intact_copy(source_dir, cache_dir)
+            if intact is None:
+                raise
+            warnings.warn(f"{damaged} Until then the data loads from the intact copy in "
+                          f"{source_dir}.", UserWarning, stacklevel=2)
+            return intact
     try:
         return keras.datasets.fashion_mnist.load_data()
     except Exception as error:  # Keras raises several kinds on a failed download
@@ -400,12 +433,36 @@ def course_splits(profile=None, train_size: int | None = None) -> Splits:
     return Splits(x_tr, y_tr, x_val, y_val, x_test[:n_test], y_test[:n_test])
 
 
+def _download(cache_dir: Path, timeout: float = DOWNLOAD_TIMEOUT) -> None:
+    """Download the files missing from ``cache_dir`` from :data:`KERAS_ORIGIN`, each
+    written under a temporary name and renamed once complete.
+
+    Raises:
+        OSError: no network, a read that waited more than ``timeout`` seconds, or a cache
+            that cannot be written.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name in FASHION_MNIST_FILES:
+        if (cache_dir / name).is_file():
+            continue
+        partial = cache_dir / f"{name}.part"
+        try:
+            with urllib.request.urlopen(KERAS_ORIGIN + name, timeout=timeout) as response:  # noqa: S310
+                with open(partial, "wb") as file:
+                    shutil.copyfileobj(response, file)
+            partial.replace(cache_dir / name)
+        finally:
+            partial.unlink(missing_ok=True)  # nothing half-written stays behind
+
+
 def main(cache_dir: Path | None = None, source_dir: Path = DEBIAN_DIR) -> int:
     """``python -m alexnet_book.data``: verify Keras' cache and make the data available
-    offline: a damaged file is named and replaced (copied again from Debian's package, or
-    deleted so that Keras downloads it again). Returns the exit status: 1 when the data is
-    still unavailable or damaged."""
+    offline: a damaged file is named and replaced, and missing files are copied from
+    Debian's package or, without it, downloaded from Keras' source. Returns the exit
+    status: 0 when the cache then holds the four files intact, 1 when the data is still
+    unavailable or damaged (the printed lines say why and what to do)."""
     cache_dir = Path(cache_dir) if cache_dir else keras_cache_dir()
+    source_dir = Path(source_dir)
     problems = check_files(cache_dir)
     if not problems:
         print(f"Fashion-MNIST: the four files in Keras' cache {cache_dir} are present and intact")
@@ -416,19 +473,35 @@ def main(cache_dir: Path | None = None, source_dir: Path = DEBIAN_DIR) -> int:
             try:
                 (cache_dir / name).unlink()
             except OSError as error:
-                print(f"Fashion-MNIST: cannot delete it ({error}); delete it by hand")
+                meanwhile = (f" Until then the data loads from the intact copy in {source_dir}, "
+                             "with a warning." if is_cached(source_dir)
+                             and not check_files(source_dir) else "")
+                print(f"Fashion-MNIST: cannot replace it ({error}): Keras' cache {cache_dir} "
+                      f"cannot be written; {KERAS_HOME_ADVICE}.{meanwhile}")
                 return 1
     try:
         install_offline_copy(source_dir, cache_dir)
         print(f"Fashion-MNIST: copied {len(problems)} file(s) from {source_dir} into {cache_dir}")
-        return 0
     except CacheNotWritableError as error:
         print(error)
         return 1
     except DataUnavailableError as error:
-        print(f"Fashion-MNIST: no offline copy ({error}); Keras will download the missing "
-              "files on the first load")
-        return 0
+        print(f"Fashion-MNIST: no offline copy ({error}); downloading the missing files from "
+              f"{KERAS_ORIGIN}", flush=True)
+        try:
+            _download(cache_dir)
+        except (OSError, ValueError) as download_error:  # urllib's errors are OSErrors
+            print(f"Fashion-MNIST: the download failed too ({download_error}), so the data is "
+                  f"not available: connect to the internet, or install Debian's package (sudo "
+                  f"apt-get install {DEBIAN_PACKAGE}), and run `python -m alexnet_book.data` "
+                  "again")
+            return 1
+    still = check_files(cache_dir)
+    for name, problem in still.items():
+        state = "still missing" if problem == "missing" else f"damaged ({problem})"
+        print(f"Fashion-MNIST: {cache_dir / name} is {state}; run `python -m "
+              "alexnet_book.data` again to replace it")
+    return 1 if still else 0
 
 
 if __name__ == "__main__":

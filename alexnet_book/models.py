@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 
 import keras
+import numpy as np
 import pandas as pd
 
 from alexnet_book.layers import LocalResponseNormalization
@@ -37,9 +39,16 @@ MIN_WIDTH = 1 / 16
 
 
 def _check_width(width: float) -> None:
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width >= MIN_WIDTH:
+    """A real number (Python's or NumPy's) from :data:`MIN_WIDTH` up, finite.
+
+    Raises:
+        ValueError: naming the value received (a number as written, anything else with its type).
+    """
+    number = isinstance(width, numbers.Real) and not isinstance(width, (bool, np.bool_))
+    if not number or not MIN_WIDTH <= width < math.inf:
+        shown = str(width) if number else f"{width!r} (a {type(width).__name__})"
         raise ValueError(f"width must be a number >= {MIN_WIDTH:g} (1.0 is the paper's network; "
-                         f"narrower ones barely learn), got {width!r}")
+                         f"narrower ones barely learn), got {shown}")
 
 
 def _check_input_size(input_shape, resize_to: int | None, overlapping_pool: bool = True) -> None:

@@ -6,12 +6,13 @@ within a few seconds, offline otherwise (sync it later with
 Energy comes from codecarbon's ``OfflineEmissionsTracker``, which needs no network: it
 reads the power of the CPU, GPU and RAM (or estimates it) and converts kWh to
 CO2-equivalent with the grid intensity of ``CODECARBON_COUNTRY`` (an ISO 3166-1 alpha-3
-code, checked).
+code that codecarbon has grid data for, checked).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import netrc
 import os
@@ -28,9 +29,11 @@ import keras
 #: Default country (ISO 3166-1 alpha-3) for the grid's carbon intensity, in one place.
 DEFAULT_COUNTRY = "USA"
 PROJECT = "alexnet-book"
-#: The values W&B accepts for ``WANDB_MODE`` ("dryrun" is an old name of "offline").
+#: The values W&B accepts for ``WANDB_MODE``, in any case ("dryrun" is an old name of
+#: "offline", "run" of "online"; both are read as the new name).
 WANDB_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
-_ONLINE_MODES = ("online", "run", "shared")
+_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
+_ONLINE_MODES = ("online", "shared")
 #: Seconds to wait for W&B's server before logging offline instead.
 REACHABILITY_TIMEOUT = 3.0
 #: Seconds ``wandb.init`` may take online once the server has answered (W&B's default is 90).
@@ -55,22 +58,51 @@ def wandb_credentials_present() -> bool:
         return False
 
 
-def wandb_mode() -> str:
-    """The mode a new run asks for: ``$WANDB_MODE`` if set, else ``online`` with
-    credentials and ``offline`` without (:func:`start_run` still falls back to offline
-    when the server does not answer).
+def _requested_mode() -> str | None:
+    """``$WANDB_MODE`` normalised (any case and spacing, old names to new ones); ``None``
+    when unset or blank.
 
     Raises:
         ValueError: ``WANDB_MODE`` is not one of :data:`WANDB_MODES`.
     """
     raw = os.environ.get("WANDB_MODE")
     requested = (raw or "").strip().lower()
-    if requested:
-        if requested not in WANDB_MODES:
-            raise ValueError(f"WANDB_MODE must be one of {', '.join(WANDB_MODES)} (or unset), "
-                             f"got {raw!r}")
+    if not requested:
+        return None
+    if requested not in WANDB_MODES:
+        raise ValueError(f"WANDB_MODE must be one of {', '.join(WANDB_MODES)} (any case; or "
+                         f"unset), got {raw!r}")
+    return _MODE_ALIASES.get(requested, requested)
+
+
+def wandb_mode() -> str:
+    """The mode a new run asks for: ``$WANDB_MODE`` if set (any case; "dryrun" reads as
+    "offline", "run" as "online", a blank value as unset), else ``online`` with
+    credentials and ``offline`` without (:func:`start_run` still falls back to offline
+    when the server does not answer).
+
+    Raises:
+        ValueError: ``WANDB_MODE`` is not one of :data:`WANDB_MODES`.
+    """
+    requested = _requested_mode()
+    if requested is not None:
         return requested
     return "online" if wandb_credentials_present() else "offline"
+
+
+def _normalise_mode_variable() -> None:
+    """Write ``$WANDB_MODE`` as wandb accepts it (wandb reads the variable itself and
+    rejects "Offline" or an empty value with a pydantic error): the normalised name, or
+    unset when blank.
+
+    Raises:
+        ValueError: ``WANDB_MODE`` is not one of :data:`WANDB_MODES`.
+    """
+    requested = _requested_mode()
+    if requested is None:
+        os.environ.pop("WANDB_MODE", None)
+    else:
+        os.environ["WANDB_MODE"] = requested
 
 
 def wandb_base_url() -> str:
@@ -122,9 +154,11 @@ def start_run(
         with one printed line saying so.
 
     Raises:
-        ValueError: an invalid ``WANDB_MODE`` (checked before anything waits).
+        ValueError: an invalid ``WANDB_MODE`` (checked before anything waits; a valid one
+            in another case, an old name or a blank value is normalised in the environment).
     """
     mode = wandb_mode()
+    _normalise_mode_variable()
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
@@ -157,15 +191,20 @@ def start_run(
 
 
 def sync_hint(run) -> str:
-    """One line telling where the run's data is and, for an offline run, how to upload it."""
-    if run is None or getattr(run, "disabled", False) or wandb_mode() == "disabled":
+    """One line telling where the run's data is and, for an offline run, how to upload it:
+    what the run did, read from the run (its mode and URL), not from the settings asked for."""
+    mode = None if run is None else getattr(getattr(run, "settings", None), "mode", None)
+    if run is None or getattr(run, "disabled", False) or mode == "disabled":
         return "W&B: disabled (WANDB_MODE=disabled); nothing logged"
-    if run.settings.mode == "offline":
+    if mode in ("offline", "dryrun"):
         folder = Path(run.dir).parent  # runs/wandb/offline-run-<date>-<id>
         if folder.is_relative_to(Path.cwd()):
             folder = folder.relative_to(Path.cwd())
         return f"W&B: logged offline; upload later with `wandb sync {folder}`"
-    return f"W&B: logged online at {run.url}"
+    url = getattr(run, "url", None)
+    if not url:
+        return f"W&B: the run (mode {mode!r}) has no web page; its files are in {run.dir}"
+    return f"W&B: logged online at {url}"
 
 
 def metrics_logger(log_freq: str | int = "epoch") -> keras.callbacks.Callback:
@@ -208,31 +247,56 @@ class Energy:
         )
 
 
-def _is_alpha3(code: str) -> bool:
-    if not re.fullmatch(r"[A-Z]{3}", code):
-        return False
+@functools.lru_cache(maxsize=1)
+def _codecarbon_grid_data() -> tuple[frozenset[str], str]:
+    """The country codes of codecarbon's energy-mix table and the table's name."""
+    from importlib.metadata import version
+
+    from codecarbon.input import DataSource
+
+    source = DataSource()
+    codes = frozenset(c for c in source.get_global_energy_mix_data() if re.fullmatch(r"[A-Z]{3}", c))
+    name = f"codecarbon {version('codecarbon')}'s {source.config['global_energy_mix_data_path']}"
+    return codes, name
+
+
+def codecarbon_countries() -> frozenset[str]:
+    """The ISO 3166-1 alpha-3 codes codecarbon has a grid carbon intensity for offline:
+    the countries of its energy-mix table (``data/private_infra/global_energy_mix.json``)."""
+    return _codecarbon_grid_data()[0]
+
+
+def _iso_name(code: str) -> str | None:
+    """The country's name when ``code`` is an ISO 3166-1 alpha-3 code, else ``None``."""
     try:
         import pycountry  # codecarbon's own dependency
     except ImportError:  # pragma: no cover - installed with codecarbon
-        return True
-    return pycountry.countries.get(alpha_3=code) is not None
+        return None
+    found = pycountry.countries.get(alpha_3=code) if re.fullmatch(r"[A-Z]{3}", code) else None
+    return None if found is None else found.name
 
 
 def country() -> str:
     """The grid's country: ``$CODECARBON_COUNTRY`` (any case) or :data:`DEFAULT_COUNTRY`.
 
     Raises:
-        ValueError: ``CODECARBON_COUNTRY`` is set but is not an ISO 3166-1 alpha-3 code
-            (codecarbon would otherwise report a fallback rate under the invalid code).
+        ValueError: ``CODECARBON_COUNTRY`` is set but is not one of
+            :func:`codecarbon_countries` (codecarbon would otherwise report the world
+            average's rate under the code, with only a log line).
     """
     raw = os.environ.get("CODECARBON_COUNTRY")
     if raw is None:
         return DEFAULT_COUNTRY
     code = raw.strip().upper()
-    if not _is_alpha3(code):
+    known, source = _codecarbon_grid_data()
+    if code not in known:
+        name = _iso_name(code)
+        why = (f"{code} is {name}'s ISO code, but codecarbon has no grid data for it; "
+               if name else "")
         raise ValueError(
-            "CODECARBON_COUNTRY must be an ISO 3166-1 alpha-3 country code such as USA, FRA "
-            f"or DEU, got {raw!r}; unset it for the default {DEFAULT_COUNTRY}")
+            "CODECARBON_COUNTRY must be an ISO 3166-1 alpha-3 country code that codecarbon has "
+            f"grid data for, such as USA, FRA or DEU (the {len(known)} codes in {source}), "
+            f"got {raw!r}; {why}unset it for the default {DEFAULT_COUNTRY}")
     return code
 
 

@@ -253,3 +253,65 @@ def test_ten_crop_predict_errors_lead_somewhere():
     assert augment.ten_crop_predict(model, np.zeros((1, 8, 8, 1), "float32"), crop_size=4).shape == (1, 1)
     with pytest.raises(ValueError, match=r"ten_crop_predict needs a batch of images .* got shape \(8, 8\)"):
         augment.ten_crop_predict(model, np.zeros((8, 8), "float32"), crop_size=4)
+
+
+# Faults, second round (issue 26): the noise keeps the range the layer was adapted on.
+
+
+def _uint8_photos():
+    return np.round(_photos(n=8, seed=5) * 255).astype("uint8")
+
+
+def test_pca_layer_adapted_on_uint8_keeps_0_255_whatever_dtype_reaches_it():
+    import tensorflow as tf
+
+    x = _uint8_photos()
+    layer = augment.PCAColorAugmentation(0.1, seed=1).adapt(x)
+    assert layer.adapted_range == (0.0, 255.0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), layer])  # a float32 input
+    out = keras.ops.convert_to_numpy(model(x, training=True))
+    # Before the fix: values clipped to [0, 1], mean 0.996, 99% of the pixels 1.0.
+    assert out.max() > 150 and np.mean(out == 1.0) < 0.01
+    assert abs(out.mean() - x.mean()) < 5 and 0.1 < np.abs(out - x).max() < 30
+    declared = augment.PCAColorAugmentation(0.1, seed=1, value_range=(0, 255)).adapt(x)
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(
+        declared(x.astype("float32"), training=True)), atol=1e-4)  # the same draw, same units
+    fresh = augment.PCAColorAugmentation(0.1, seed=1).adapt(x)  # cast to float32 in tf.data
+    batches = tf.data.Dataset.from_tensor_slices(x).batch(4).map(
+        tf.autograph.experimental.do_not_convert(
+            lambda b: fresh(tf.cast(b, "float32"), training=True)))
+    in_pipeline = np.concatenate([b.numpy() for b in batches])
+    assert in_pipeline.max() > 150 and abs(in_pipeline.mean() - x.mean()) < 5
+    as_uint8 = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert as_uint8.dtype == np.uint8 and abs(as_uint8.mean() - x.mean()) < 5
+
+
+def test_pca_layer_refuses_floats_of_another_range_than_it_was_adapted_on():
+    x = _uint8_photos()
+    on_uint8 = augment.PCAColorAugmentation(0.1, seed=1).adapt(x)
+    with pytest.raises(ValueError, match=r"reads float inputs in 0-255 \(the range of the uint8 "
+                                         r"images it was adapted on\), got values from .* to "
+                                         r"0\.\d+; .*value_range=\(0, 1\)"):
+        on_uint8((x / 255).astype("float32"), training=True)
+    on_floats = augment.PCAColorAugmentation(0.1, seed=1).adapt(x / 255)
+    with pytest.raises(ValueError, match=r"reads float inputs in 0-1 \(the range of the float "
+                                         r"images it was adapted on\), got values from .* "
+                                         r"value_range=\(0, 255\)"):
+        on_floats(x.astype("float32"), training=True)
+    # Declaring the inputs' range is the way to adapt on uint8 and feed [0, 1] floats.
+    declared = augment.PCAColorAugmentation(0.1, seed=1, value_range=(0, 1)).adapt(x)
+    out = keras.ops.convert_to_numpy(declared((x / 255).astype("float32"), training=True))
+    assert 0 <= out.min() and out.max() <= 1 and abs(out.mean() - x.mean() / 255) < 0.02
+    # Adapting again on floats reads floats in [0, 1] again.
+    on_uint8.adapt(x / 255)
+    assert on_uint8.adapted_range == (0.0, 1.0)
+
+
+def test_pca_layer_keeps_its_adapted_range_through_save_and_load(tmp_path):
+    x = _uint8_photos()
+    layer = augment.PCAColorAugmentation(0.1, seed=1).adapt(x)
+    model = keras.Sequential([keras.Input((16, 16, 3)), layer], name="pca_uint8")
+    loaded = assert_survives_save_and_load(model, x[:2].astype("float32"), tmp_path).layers[0]
+    assert loaded.value_range is None and loaded.adapted_range == (0.0, 255.0)
+    out = keras.ops.convert_to_numpy(loaded(x.astype("float32"), training=True))
+    assert out.max() > 150 and abs(out.mean() - x.mean()) < 5

@@ -13,7 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from alexnet_book import claims, models, profile, results, stats
+from alexnet_book import augment, claims, models, profile, results, stats
+from alexnet_book.claims import runner, store
 
 REPO = "https://github.com/alexnet-book/alexnet-from-paper-to-practice"
 
@@ -21,6 +22,7 @@ REPO = "https://github.com/alexnet-book/alexnet-from-paper-to-practice"
 PAPER_NUMBERS = {"relu_tanh": 6.0, "towers": -1.7, "lrn": -1.4, "lrn_four_layer": -2.0,
                  "overlapping_pool": -0.4, "ten_patch": -1.5, "dropout_convergence": 2.0,
                  "depth": 2.0, "pca_colour": -1.0, "ensemble": -1.8}
+TESTABLE = [c.id for c in claims.CLAIMS.values() if c.testable]
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -29,29 +31,52 @@ def test_every_numbered_claim_of_the_paper_has_a_row():
     for claim_id, value in PAPER_NUMBERS.items():
         assert claims.get(claim_id).paper_value == value, claim_id
     qualitative = {"crops_flips", "dropout_overfitting", "weight_decay", "init_bias_one",
-                   "colour_towers", "two_gpu_time"}
+                   "colour_towers", "two_gpu_time", "ilsvrc2010", "fall2009", "pretraining"}
     assert qualitative <= set(claims.CLAIMS)
     assert {c.id for c in claims.CLAIMS.values() if not c.of_the_paper} == {"batchnorm", "init_glorot"}
 
 
-def test_registry_rows_are_complete_and_consistent():
-    for c in claims.CLAIMS.values():
-        assert c.title and c.quote and "section" in c.place, c.id
-        assert c.direction in (-1, 1)
-        if not c.testable:
-            assert c.baseline is None and c.variant is None and c.scale("full") is None
-            continue
-        assert c.metric in claims.METRICS and c.design
-        assert c.baseline.name != c.variant.name
-        full = c.scale("full")
-        assert full is not None and full.seeds >= 5, f"{c.id}: the full profile needs >= 5 seeds"
-        quick = c.scale("quick")
-        assert quick is None or quick.seeds >= 3
-        if c.paper_value is not None:
-            sign = np.sign(np.log(c.paper_value) if c.metric == "steps" else c.paper_value)
-            assert sign == c.direction, f"{c.id}: the paper's value and direction disagree"
-        if c.metric == "steps":
-            assert all(c.threshold_at(p) for p in ("quick", "full") if c.scale(p))
+@pytest.mark.parametrize("claim_id", list(claims.CLAIMS))
+def test_registry_rows_are_complete_and_consistent(claim_id):
+    c = claims.get(claim_id)
+    assert c.title and c.quote and "section" in c.place
+    if not c.testable:
+        assert c.baseline is None and c.variant is None and not c.scales
+        return
+    assert c.design and c.baseline.name != c.variant.name
+    full, cpu = c.scale("full"), c.scale("cpu")
+    assert full is not None and full.seeds >= 5, "the full tier needs >= 5 seeds"
+    assert cpu is not None and cpu.seeds >= 3, "every testable claim is measured in the CPU tier"
+    if c.metric == "steps":
+        assert all(c.threshold_at(t) for t in claims.TIERS if c.scale(t))
+    if not c.of_the_paper:
+        assert c.question.endswith("?"), "a course question states the direction it asks"
+
+
+def test_claims_are_checked_when_built():
+    base, variant = claims.arm("a"), claims.arm("b")
+    good = dict(id="x", title="x", place="section 1", quote="q", baseline=base, variant=variant,
+                scales={"cpu": claims.scale(train_images=8, epochs=1, seeds=3)})
+    claims.Claim(**good)
+    for change, message in (({"metric": "accuracy"}, "metric must be one of test_error"),
+                            ({"direction": 0}, "direction must be -1 or \\+1"),
+                            ({"scales": {"gpu": good["scales"]["cpu"]}}, "unknown tiers"),
+                            ({"variant": claims.arm("a")}, "different names"),
+                            ({"paper_value": 2.0}, "the paper's value 2.0 and direction disagree"),
+                            ({"metric": "steps"}, "needs a threshold"),
+                            ({"metric": "best_test_error"}, "needs validation images"),
+                            ({"of_the_paper": False}, "states its direction")):
+        with pytest.raises(ValueError, match=message):
+            claims.Claim(**{**good, **change})
+    with pytest.raises(ValueError, match=r"inputs must be one of \('centred', 'standardised'\), "
+                                         r"got 'standardized'"):
+        claims.scale(train_images=8, epochs=1, seeds=1, inputs="standardized")
+    with pytest.raises(ValueError, match="net must be one of"):
+        claims.arm("x", net="resnet")
+    with pytest.raises(ValueError, match="seeds must be an integer >= 1, got 0"):
+        claims.scale(train_images=8, epochs=1, seeds=0)
+    with pytest.raises(TypeError):
+        claims.arm("x", "four_layer")  # keywords only
 
 
 def test_untestable_rows_stay_with_their_reason():
@@ -59,10 +84,33 @@ def test_untestable_rows_stay_with_their_reason():
         claim = claims.get(claim_id)
         assert not claim.testable and "greyscale" in claim.untestable
     assert claims.runnable("quick") == ["relu_tanh", "crops_flips", "ten_patch"]
+    assert claims.runnable("cpu") == TESTABLE
     assert "pca_colour" not in claims.runnable("full")
 
 
-def test_bad_ids_profiles_and_seeds_name_the_valid_choices():
+def test_quotes_are_whole_or_marked_where_cut():
+    assert claims.get("depth").quote.startswith("It is notable that our network's performance degrades")
+    assert "made by the network's softmax layer on the ten patches" in claims.get("ten_patch").quote
+    assert "[Footnote 2:] ..." in claims.get("towers").quote
+    glorot = claims.paper_vs_here("init_glorot", stored={})
+    assert glorot.startswith("Course question, not in the paper (section 5 (course question)): Does Keras")
+
+
+def test_the_weight_decay_design_states_its_cumulative_shrink():
+    # the paper: 90 epochs of 1.2M/128 steps, lr 0.01 then /10 at 1/2, 3/4, 9/10 of the run
+    steps = 1_200_000 / 128
+    by_hand = steps * 0.01 * 5e-4 / 0.1 * (45 + 22.5 * 0.1 + 13.5 * 0.01 + 9 * 0.001)
+    assert claims.paper_decay_efolds() == pytest.approx(by_hand)
+    assert claims.decay_efolds(10, 2, 0.1, 0.01, momentum=0.0) == pytest.approx(0.02)
+    for tier in ("cpu", "full"):
+        job = next(j for j in claims.plan(tier, ["weight_decay"]) if j.arm.weight_decay)
+        steps_per_epoch = job.scale.train_images // job.profile().batch_size
+        here = claims.decay_efolds(steps_per_epoch, job.scale.epochs, 0.01, 5e-4, job.scale.drops)
+        assert 0 < here < claims.paper_decay_efolds() / 10, "the design says it is far smaller"
+    assert "cumulative shrink" in claims.get("weight_decay").design
+
+
+def test_bad_ids_tiers_and_seeds_name_the_valid_choices():
     with pytest.raises(claims.UnknownClaimError,
                        match=r"unknown claim 'nope'; valid claims: relu_tanh, towers"):
         claims.get("nope")
@@ -73,7 +121,7 @@ def test_bad_ids_profiles_and_seeds_name_the_valid_choices():
         claims.select("full", ["pca_colour"])
     with pytest.raises(claims.UnknownClaimError, match="no claim given"):
         claims.select("quick", [])
-    with pytest.raises(ValueError, match=r"profile must be one of quick, full.*, got 'fast'"):
+    with pytest.raises(ValueError, match=r"tier must be one of smoke, quick, cpu, full, got 'fast'"):
         claims.plan("fast")
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match=r"seeds must be an integer >= 1"):
@@ -82,27 +130,57 @@ def test_bad_ids_profiles_and_seeds_name_the_valid_choices():
         claims.run("quick", ["relu_tanh"], workers=0)
 
 
-def test_the_command_line_rejects_bad_input_with_the_valid_choices(capsys):
-    for argv, message in ((["--only", "nope"], "valid claims: relu_tanh"),
-                          (["--profile", "fast"], "invalid choice: 'fast' (choose from"),
-                          (["--profile", "quick", "--seeds", "0"], "seeds must be an integer >= 1")):
+def test_the_command_line_rejects_bad_input_at_once(capsys, tmp_path):
+    from alexnet_book.claims.__main__ import main
+
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    cases = [(["--only", "nope"], "valid claims: relu_tanh"),
+             (["--tier", "fast"], "invalid choice: 'fast' (choose from"),
+             (["--tier", "quick", "--seeds", "0"], "seeds must be an integer >= 1")]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((["--tier", "quick", "--out", str(readonly / "x" / "r.jsonl")], "cannot write results"))
+    for argv, message in cases:
+        start = time.perf_counter()
         with pytest.raises(SystemExit) as exit_info:
-            claims.main(argv)
+            main(argv)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+        assert time.perf_counter() - start < 2, "arguments are checked before the device is probed"
 
 
 def test_equal_arms_at_an_equal_scale_run_once():
     jobs = claims.plan("full")
     keys = [(j.arm.training(), j.scale) for j in jobs]
     assert len(keys) == len(set(keys))
+    main = claims.get("lrn").scale("full")
     served = {j.arm.name: {c.claim for c in j.consumers} for j in jobs if j.arm.net == "alexnet"
-              and j.scale == claims.MAIN[0][1]}
-    assert served["paper's AlexNet"] == {"lrn", "batchnorm", "overlapping_pool", "weight_decay",
-                                         "init_glorot", "depth"}
+              and j.scale == main}
+    assert served["AlexNet (Glorot init)"] == {"lrn", "batchnorm", "overlapping_pool", "weight_decay",
+                                               "init_glorot", "depth"}
     crops = [j for j in jobs if j.arm.crops_and_flips]
     assert len(crops) == 1 and {c.claim for c in crops[0].consumers} == {"crops_flips", "ten_patch"}
     assert {c.evaluation for c in crops[0].consumers} == {"centre", "ten_patch"}
     assert [j.seeds for j in claims.plan("full", seeds=7)] == [7] * len(jobs)
+
+
+def test_the_cpu_tier_keeps_alexnets_layers_and_fits_its_budget():
+    from alexnet_book import models
+
+    for job in claims.plan("cpu"):
+        if job.arm.net == "alexnet":
+            model = claims.build(job.arm, job.profile(), job.scale)
+            assert model.get_layer("pool5").output.shape[1] >= 2, "pool5 larger than 1x1"
+    # budget: training images planned, at the CPU's measured ~300 images/s, within 3 hours
+    assert sum(j.images() for j in claims.plan("cpu")) / 300 < 3 * 3600
+    assert models.minimum_input_size() < 99
+
+
+def test_the_full_tier_trains_each_alexnet_claim_for_thousands_of_steps():
+    for job in claims.plan("full"):
+        if job.arm.net != "four_layer":
+            steps = job.images_per_run() // job.profile().batch_size
+            assert steps >= 1_800, (job.label, steps)
 
 
 # --- the networks and the pieces of a run ---------------------------------------------------
@@ -137,7 +215,7 @@ def test_every_testable_arm_builds():
 
 def test_the_one_tower_net_honours_the_papers_footnote():
     full = profile.get("full")
-    half = claims.half_one_tower(full)
+    half = models.half_one_tower(full)
     convs = [layer.filters for layer in half.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs == [48, 128, 192, 192, 256]  # conv5 not halved
     assert half.get_layer("fc6").units == half.get_layer("fc7").units == 4096  # nor the dense layers
@@ -148,34 +226,35 @@ def test_the_one_tower_net_honours_the_papers_footnote():
 
 
 def test_the_four_layer_net():
-    net = claims.four_layer_net("tanh", norm="lrn", paper_init=True)
+    net = models.four_layer_net("tanh", norm="lrn", paper_init=True)
     weighted = [layer for layer in net.layers if layer.weights]
     assert len(weighted) == 4 and [layer.filters for layer in weighted[:3]] == [32, 32, 64]
     kernel = keras.ops.convert_to_numpy(weighted[1].kernel)
     assert kernel.std() == pytest.approx(0.01, rel=0.1)
     assert net.get_layer("conv1").activation.__name__ == "tanh" and "lrn1" in [x.name for x in net.layers]
     with pytest.raises(ValueError, match="activation must be 'relu' or 'tanh'"):
-        claims.four_layer_net("sigmoid")
+        models.four_layer_net("sigmoid")
     with pytest.raises(ValueError, match="norm must be None or 'lrn'"):
-        claims.four_layer_net(norm="batchnorm")
+        models.four_layer_net(norm="batchnorm")
 
 
 def test_crops_and_flips_are_windows_of_the_padded_image():
     images = np.arange(3 * 5 * 5, dtype="float32").reshape(3, 5, 5, 1) + 1
-    out = claims.crops_and_flips(images, np.random.default_rng(0), padding=1)
+    out = augment.random_crops_and_flips(images, np.random.default_rng(0), padding=1)
     assert out.shape == images.shape
     padded = np.pad(images, [(0, 0), (1, 1), (1, 1), (0, 0)])
     for i in range(3):
         options = [padded[i, y:y + 5, x:x + 5] for y in range(3) for x in range(3)]
         options += [o[:, ::-1] for o in options]
         assert any(np.array_equal(out[i], o) for o in options)
-    again = claims.crops_and_flips(images, np.random.default_rng(0), padding=1)
+    again = augment.random_crops_and_flips(images, np.random.default_rng(0), padding=1)
     assert np.array_equal(out, again)
-    many = claims.crops_and_flips(np.tile(images[:1], (400, 1, 1, 1)), np.random.default_rng(1), padding=0)
+    many = augment.random_crops_and_flips(np.tile(images[:1], (400, 1, 1, 1)), np.random.default_rng(1),
+                                          padding=0)
     flipped = np.mean([not np.array_equal(m, images[0]) for m in many])
     assert 0.4 < flipped < 0.6
     with pytest.raises(ValueError, match=r"need images \(n, h, w, c\)"):
-        claims.crops_and_flips(images[..., 0], np.random.default_rng(0))
+        augment.random_crops_and_flips(images[..., 0], np.random.default_rng(0))
 
 
 def test_steps_to_a_running_threshold():
@@ -194,12 +273,12 @@ def test_the_step_recorder_gives_each_batchs_own_error():
     y = rng.integers(0, 3, 64)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
     model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    recorder = claims._step_errors_callback(16, None, 1)
+    recorder = runner.step_errors_callback(16, None, 1)
     model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[recorder])
     predicted = model.predict(x, verbose=0).argmax(1)
     per_batch = [1 - np.mean(predicted[i:i + 16] == y[i:i + 16]) for i in range(0, 64, 16)]
     assert recorder.errors == pytest.approx(per_batch * 2)
-    stopping = claims._step_errors_callback(16, None, 1, cap=3)
+    stopping = runner.step_errors_callback(16, None, 1, cap=3)
     model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=[stopping])
     assert len(stopping.errors) == 3 and stopping.stopped
 
@@ -236,17 +315,17 @@ def steps_rows(profile_name="quick"):
     return out
 
 
-def ten_patch_rows(profile_name="quick"):
+def ten_patch_rows(profile_name="quick", extra=(30, 30, 30)):
     out, n = [], 1000
     for seed in range(3):
         centre = np.zeros(n, bool)
         centre[:800] = True
         ten = centre.copy()
-        ten[800:830] = True  # ten patches right on 30 more images, wrong on none
+        ten[800:800 + extra[seed]] = True  # ten patches right on more images, wrong on none
         for arm, correct in (("centre patch", centre), ("ten patches", ten)):
             out.append(row("ten_patch", arm, seed, {"best_test_error": 100 * (1 - correct.mean()),
-                                                    "correct": claims._pack(correct), "test_images": n},
-                           profile_name=profile_name))
+                                                    "best_epoch": 3, "correct": runner.pack(correct),
+                                                    "test_images": n}, profile_name=profile_name))
     return out
 
 
@@ -266,37 +345,86 @@ def test_a_steps_claim_uses_each_seeds_fastest_rate():
     assert "ReLU: best lr 0.03, 0.03, 0.03 of 0.01-0.3 (bracketed)" in result["note"]
 
 
-def test_ten_patches_are_compared_over_test_images():
+def test_ten_patches_are_compared_per_seed_with_mcnemar_as_detail():
     result = claims.analyse("ten_patch", ten_patch_rows())
     assert result["interval"].estimate == pytest.approx(-3.0)
-    assert result["interval"].n == 3000 and result["verdict"] == stats.REPRODUCED
-    assert "McNemar" in result["note"]
+    assert result["interval"].n == 3, "the seed is the unit, not the pooled test images"
+    assert result["verdict"] == stats.NO_VARIATION  # identical seeds: flagged, not decisive
+    assert "per-seed McNemar p over 1,000 test images" in result["note"]
+    varied = ten_patch_rows(extra=[20, 30, 45])
+    result = claims.analyse("ten_patch", varied)
+    assert result["verdict"] == stats.REPRODUCED and result["interval"].n == 3
+
+
+def test_the_size_verdict_sets_the_paper_beside_the_interval():
+    close = claims.analyse("lrn", difference_rows("lrn", -1.4))
+    assert close["size"] == stats.AS_LARGE
+    small = claims.analyse("lrn", difference_rows("lrn", -0.3, noise=0.02))
+    assert small["verdict"] == stats.REPRODUCED and small["size"] == stats.SMALLER
+    assert claims.analyse("lrn", difference_rows("lrn", -5.0))["size"] == stats.LARGER
+    assert small["mde"] is not None and small["needed"] is not None
+
+
+def test_a_threshold_that_neither_arm_reaches_is_said_so():
+    out = [row("init_bias_one", side, seed, {"steps": None, "steps_run": 250})
+           for seed in range(3) for side in ("paper's init, biases 0", "AlexNet (paper's init)")]
+    result = claims.analyse("init_bias_one", out)
+    assert result["verdict"] == "threshold not reached by either arm" and result["size"] == ""
+
+
+def overfit_rows(claim_id, overfitting: bool, seeds=3):
+    claim = claims.get(claim_id)
+    rising = [0.5, 0.4, 0.35, 0.45, 0.6] if overfitting else [0.6, 0.5, 0.45, 0.42, 0.41]
+    out = []
+    for seed in range(seeds):
+        for side, error in ((claim.baseline.name, 20.0 + seed), (claim.variant.name, 18.0 + 1.1 * seed)):
+            out.append(row(claim_id, side, seed, {"best_test_error": error, "best_epoch": 3, "epochs_run": 5},
+                           curves={"val_loss": rising, "val_error": [30, 25, 20, 22, 24]}))
+    return out
+
+
+def test_a_design_whose_baseline_did_not_overfit_gets_no_effect_verdict():
+    fine = claims.analyse("dropout_overfitting", overfit_rows("dropout_overfitting", True))
+    assert fine["verdict"] == stats.REPRODUCED and "overfit in 3 of 3 seed(s)" in fine["note"]
+    failed = claims.analyse("dropout_overfitting", overfit_rows("dropout_overfitting", False))
+    assert failed["verdict"] == "beyond this scale: the baseline did not overfit"
 
 
 def test_the_chapter_table_comes_from_the_rows():
-    quick = steps_rows() + ten_patch_rows()
-    table = claims.lab_table(quick, [])
-    assert list(table.index) == [c.title for c in claims.CLAIMS.values()]
-    assert table.loc["ReLU vs tanh", "verdict, quick"] == stats.REPRODUCED
+    quick = steps_rows() + ten_patch_rows(extra=(20, 30, 45))
+    table = claims.lab_table({"quick": quick, "cpu": [], "full": None})
+    assert list(table.index) == [c.title for c in claims.CLAIMS.values() if c.testable]
+    assert table.loc["ReLU vs tanh", "verdict, quick"].startswith(stats.REPRODUCED)
     assert table.loc["ReLU vs tanh", "ours, quick"].startswith("x6.0")
+    assert "detects" in table.loc["ReLU vs tanh", "ours, quick"]
     assert table.loc["crops and flips", "ours, quick"] == "not yet measured"
-    assert table.loc["LRN vs none", "ours, quick"] == "not run at this profile"
-    assert set(table["ours, full"]) == {"not yet measured", "cannot be tested"}
-    assert table.loc["PCA colour noise", "verdict, full"] == "-"
+    assert table.loc["LRN vs none", "ours, quick"] == "not run in this tier"
+    assert set(table["ours, cpu"]) == {"not yet measured"} and "ours, full" not in table
+    assert set(claims.untested_table()["why not here"]) >= {claims.get("pca_colour").untestable}
     summary = claims.summarise(quick)
     assert list(summary.index) == ["relu_tanh", "ten_patch"]
     assert "bracketed" in table.loc["ReLU vs tanh", "notes"]
     assert "McNemar" in table.loc["ten-patch testing", "notes"]
+    assert list(claims.power_table(quick).index) == ["relu_tanh", "ten_patch"]
     figure = claims.forest_plot({"quick": summary})
     left, right = figure.axes[:2]
     assert "points" in left.get_xlabel() and "ratio" in right.get_xlabel()
     assert [t.get_text() for t in figure.legends[0].get_texts()] == ["quick", "paper"]
-    text = claims.paper_vs_here("relu_tanh", quick, [])
-    assert "section 3.1, Figure 1" in text and "full profile: not yet measured" in text
-    assert "Here, quick profile (test CPU, 2026-01-01): x6.0" in text and claims.GPU_COMMAND in text
+    text = claims.paper_vs_here("relu_tanh", quick, stored={"cpu": [], "full": []})
+    assert "section 3.1, Figure 1" in text and "stored measurements: none yet" in text
+    assert "Here, quick tier (live, test CPU, 2026-01-01): x6.0" in text and claims.CPU_COMMAND in text
     assert "cannot be tested" in claims.paper_vs_here("pca_colour")
-    only_stored = claims.paper_vs_here("lrn", repository=REPO)
-    assert "quick profile" not in only_stored and "Here, full profile" in only_stored
+    stored = claims.paper_vs_here("relu_tanh", stored={"cpu": steps_rows("cpu"), "full": []})
+    assert "Here, cpu tier (stored" in stored and "quick" not in stored
+
+
+def test_paper_vs_here_says_once_when_stored_results_cannot_be_read(monkeypatch):
+    def offline(*args, **kwargs):
+        raise results.ResultsUnavailableError("offline")
+
+    monkeypatch.setattr(results, "stored_files", offline)
+    text = claims.paper_vs_here("lrn", repository=REPO)
+    assert text.count("could not be read") == 1 and "none yet" not in text and "tier (" not in text
 
 
 # --- stored results -------------------------------------------------------------------------
@@ -316,6 +444,9 @@ def test_result_lines_with_a_missing_field_or_unknown_values_are_refused():
         claims.validate_rows([{**good[0], "metrics": {}}])
     with pytest.raises(claims.ResultsFormatError, match="seed must be an integer >= 0"):
         claims.validate_rows([{**good[0], "seed": -1}])
+    for bad in ("12.5", [12.5], None):
+        with pytest.raises(claims.ResultsFormatError, match=r"line 1: metrics.test_error must be a number"):
+            claims.validate_rows([{**good[0], "metrics": {"test_error": bad}}])
 
 
 def test_completeness_needs_every_claim_and_enough_seeds():
@@ -327,50 +458,142 @@ def test_completeness_needs_every_claim_and_enough_seeds():
         claims.check_complete(rows, "full", min_seeds=6)
 
 
-def complete_rows(claim_id):
+def complete_rows(claim_id, tier="full"):
     claim = claims.get(claim_id)
-    metrics = {"steps": 10, "steps_run": 10, "best_test_error": 1.0, "correct": "ff", "test_images": 8,
-               claim.metric: 1.0} if claim.metric != "steps" else {"steps": 10, "steps_run": 10}
-    return [row(claim_id, side.name, seed, metrics, profile_name="full") for side in claim.arms()
+    metrics = {"steps": 10, "steps_run": 10, "best_test_error": 1.0, "best_epoch": 2, "epochs_run": 4,
+               "correct": "ff", "test_images": 8, "test_error": 1.0, "train_error": 1.0}
+    return [row(claim_id, side.name, seed, metrics, profile_name=tier) for side in claim.arms()
             for seed in range(5)]
 
 
-def test_stored_results_are_valid_and_complete():
+def _stored_files(tmp_path, monkeypatch, files: dict):
+    (tmp_path / "claims").mkdir(exist_ok=True)
+    for name, text in files.items():
+        (tmp_path / "claims" / name).write_text(text)
+    monkeypatch.setattr(results, "local_results_dir", lambda: tmp_path)
+
+
+def _lines(rows):
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def test_stored_results_merge_across_files_and_flag_duplicates(tmp_path, monkeypatch):
+    """A partial newer file does not hide a complete older one; a repeated run counts once."""
+    rows = [r for c in claims.runnable("cpu") for r in complete_rows(c, "cpu")]
+    _stored_files(tmp_path, monkeypatch, {"claims-cpu-a-2026-01-01.jsonl": _lines(rows[:40]),
+                                          "claims-cpu-a-2026-01-02.jsonl": _lines(rows[30:])})
+    with pytest.warns(store.DuplicateResultsWarning, match=r"duplicate run .*2026-01-02.jsonl, line 1 "
+                                                           r"repeats claims-cpu-a-2026-01-01.jsonl, line 31"):
+        merged = claims.stored_rows(REPO, "cpu")
+    assert len(merged) == len(rows)
+    claims.check_complete(merged, "cpu", min_seeds=5)
+
+
+def test_the_stored_fixture_runs_the_whole_chain(tmp_path, monkeypatch):
+    """The stored-results path on a small fixture: read, validate, summarise, show."""
+    _stored_files(tmp_path, monkeypatch, {"claims-cpu-fixture.jsonl": _lines(
+        difference_rows("lrn", -1.4, profile_name="cpu") + steps_rows("cpu"))})
+    stored, why = claims.stored_by_tier(REPO)
+    assert why is None and {r["claim"] for r in stored["cpu"]} == {"lrn", "relu_tanh"}
+    text = claims.paper_vs_here("lrn", repository=REPO)
+    assert "Here, cpu tier (stored, test CPU, 2026-01-01): -1.39 pt" in text
+
+
+def test_the_repositorys_stored_results_are_valid():
     folder = results.local_results_dir() / "claims"
     assert (folder / "README.md").is_file()
-    if not list(folder.glob("*.jsonl")):
-        pytest.skip(f"no claims results stored yet; measure them on a GPU with {claims.GPU_COMMAND}")
-    stored = claims.stored_rows(REPO, "full", latest=False)
-    assert stored, "claims files are stored, but none holds full-profile results"
-    for name in sorted({r["file"] for r in stored}):
-        claims.check_complete([r for r in stored if r["file"] == name], "full", min_seeds=5)
-    quick = claims.stored_rows(REPO, "quick", latest=False)
-    assert all(r["profile"] == "quick" for r in quick)
+    for path in sorted(folder.glob("*.jsonl")):
+        rows, cut = store.read_file(path)
+        assert rows and not cut, path.name
+        assert all(r.get("commit") for r in rows), f"{path.name}: every line names the library's commit"
+    for tier in ("cpu", "full"):
+        stored = claims.stored_rows(REPO, tier)
+        assert all(r["profile"] == tier for r in stored)
 
 
 def test_a_damaged_stored_line_is_refused_with_its_file_and_line(tmp_path, monkeypatch):
-    """Every stored line is validated, also one of another profile or without a profile."""
-    (tmp_path / "claims").mkdir()
-    monkeypatch.setattr(results, "local_results_dir", lambda: tmp_path)
-    (tmp_path / "claims" / "claims-x-2026-01-01.jsonl").write_text('{"profile": "full"}\n')
-    with pytest.raises(claims.ResultsFormatError, match=r"claims-x-2026-01-01.jsonl, line 1: missing field"):
-        claims.stored_rows(REPO, "quick")  # the line says "full": it was skipped unchecked
+    good = _lines(difference_rows("lrn", -1.4, seeds=2, profile_name="cpu"))
+    _stored_files(tmp_path, monkeypatch, {"claims-x.jsonl": good + '{"profile": "full"}\n'})
+    with pytest.raises(claims.ResultsFormatError, match=r"claims-x.jsonl, line 5: missing field"):
+        claims.stored_rows(REPO, "cpu")  # the line says "full": it is checked all the same
+    _stored_files(tmp_path, monkeypatch, {"claims-x.jsonl": good[:40] + "\n" + good[40:]})
+    with pytest.raises(claims.ResultsFormatError, match=r"claims-x.jsonl, line 1: not valid JSON"):
+        claims.stored_rows(REPO, "cpu")
 
 
-# --- the command line, on JAX without TensorFlow, with two worker processes ------------------
+def test_a_cut_last_line_is_named_set_aside_and_never_appended_to(tmp_path):
+    path = tmp_path / "r.jsonl"
+    rows = difference_rows("lrn", -1.4, seeds=2, profile_name="cpu")
+    path.write_text(_lines(rows)[:-25])  # the last line cut mid-way, no newline
+    found, problems = store.read_file(path)
+    assert len(found) == 3 and len(problems) == 1 and "r.jsonl, line 4: cut short" in problems[0]
+    note = store.repair_tail(path)
+    assert "r.jsonl, line 4: the last line was cut" in note and (tmp_path / "r.jsonl.cut").is_file()
+    store.append(path, rows[3:])
+    again, problems = store.read_file(path)
+    assert len(again) == 4 and not problems
+    assert store.repair_tail(path) is None
 
-CLI = """
+
+def test_an_unwritable_results_file_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match=r"cannot write results to .*file/sub/r.jsonl"):
+        store.check_writable(blocker / "sub" / "r.jsonl")
+    start = time.perf_counter()
+    with pytest.raises(OSError, match="cannot write results"):
+        claims.run("smoke", ["relu_tanh"], out=blocker / "sub" / "r.jsonl", progress=False)
+    assert time.perf_counter() - start < 5
+
+
+# --- the command line: resuming after a kill, and JAX without TensorFlow ----------------------
+
+TINY = """
 import dataclasses, sys
-sys.modules["tensorflow"] = None  # a GPU machine without TensorFlow
 from alexnet_book import claims
-tiny = claims.Scale(256, 1, 2, drops=(), stop_at_threshold=True, inputs="standardised", width=0.25,
-                    threshold=80.0, learning_rates=(0.01, 0.1))
-claims.CLAIMS["relu_tanh"] = dataclasses.replace(claims.CLAIMS["relu_tanh"], scales=(("quick", tiny),))
-status = claims.main(["--profile", "quick", "--only", "relu_tanh", "--out", sys.argv[1],
-                      "--workers", "2", "--no-progress"])
+tiny = claims.scale(train_images=256, epochs=1, seeds=2, drops=(), stop_at_threshold=True,
+                    inputs="standardised", width=0.25, threshold=80.0, learning_rates=(0.01, 0.1))
+claims.CLAIMS["relu_tanh"] = dataclasses.replace(claims.CLAIMS["relu_tanh"], scales={"quick": tiny})
+"""
+
+CLI = TINY + """
+sys.modules["tensorflow"] = None  # a GPU machine without TensorFlow
+from alexnet_book.claims.__main__ import main
+status = main(["--tier", "quick", "--only", "relu_tanh", "--out", sys.argv[1], "--workers", "2",
+               "--no-progress"])
 print("tensorflow imported:", sys.modules.get("tensorflow") is not None)
 sys.exit(status)
 """
+
+KILLED = TINY + """
+import os, signal
+from alexnet_book.claims import runner
+original = runner.run_job_seed
+def run_job_seed(job, seed, done, emit, env, commit):
+    def counted(rows, planned, label):
+        emit(rows, planned, label)
+        if rows and sum(1 for _ in open(sys.argv[1])) >= int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)  # killed between two runs, as by the OOM killer
+    original(job, seed, done, counted, env, commit)
+runner.run_job_seed = run_job_seed
+claims.run("quick", ["relu_tanh"], out=sys.argv[1], progress=True)
+"""
+
+
+def test_a_killed_run_resumes_without_duplicates(tmp_path):
+    out = tmp_path / "claims.jsonl"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(out), "4"], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert len(out.read_text().splitlines()) == 4
+    resumed = subprocess.run([sys.executable, "-c", KILLED, str(out), "99"], capture_output=True,
+                             text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "4 of 8 runs already stored" in resumed.stdout
+    rows, cut = store.read_file(out)
+    assert len(rows) == 8 and not cut
+    assert len({store.run_key(r) for r in rows}) == 8, "no run stored twice"
 
 
 def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
@@ -382,9 +605,8 @@ def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
     seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-3000:]
     assert "tensorflow imported: False" in done.stdout
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    claims.validate_rows(lines)
-    assert len(lines) == 2 * 2 * 2  # two arms x two seeds x two learning rates
-    assert {r["backend"] for r in lines} == {"jax"} and all(set(claims.ROW_FIELDS) <= set(r) for r in lines)
+    rows, _ = store.read_file(out)
+    assert len(rows) == 2 * 2 * 2  # two arms x two seeds x two learning rates
+    assert {r["backend"] for r in rows} == {"jax"} and all(set(store.ROW_FIELDS) <= set(r) for r in rows)
     assert "relu_tanh" in done.stdout and "result lines" in done.stdout
     print(f"claims command line, two JAX workers: {seconds:.0f} s")

@@ -1,8 +1,10 @@
 import gzip
+import io
 import os
 import struct
 import subprocess
 import sys
+import urllib.error
 
 import numpy as np
 import pytest
@@ -156,12 +158,27 @@ def test_main_replaces_a_damaged_file(tmp_path, capsys):
     assert "present and intact" in capsys.readouterr().out
 
 
-def test_main_deletes_a_damaged_file_so_keras_downloads_it_again(tmp_path, capsys):
+def _fake_origin(monkeypatch, folder):
+    """Keras' download source serving the files of ``folder``; returns the URLs asked for."""
+    asked = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        assert url.startswith(data.KERAS_ORIGIN) and timeout == data.DOWNLOAD_TIMEOUT
+        return io.BytesIO((folder / url.rsplit("/", 1)[1]).read_bytes())
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", urlopen)
+    return asked
+
+
+def test_main_downloads_a_damaged_file_again_without_an_offline_copy(monkeypatch, tmp_path, capsys):
     cache = _write_idx(tmp_path / "cache")
     _damage(cache / "train-labels-idx1-ubyte.gz", "corrupt")
+    asked = _fake_origin(monkeypatch, _write_idx(tmp_path / "remote"))
     assert data.main(cache_dir=cache, source_dir=tmp_path / "nowhere") == 0
-    assert not (cache / "train-labels-idx1-ubyte.gz").exists()
-    assert "Keras will download the missing files" in capsys.readouterr().out
+    assert asked == [data.KERAS_ORIGIN + "train-labels-idx1-ubyte.gz"]
+    assert "downloading the missing files" in capsys.readouterr().out
+    assert data.check_files(cache) == {} and not list(cache.glob("*.part"))
 
 
 def test_read_only_cache_with_files_loads_from_that_cache(monkeypatch, tmp_path):
@@ -236,3 +253,86 @@ def test_apt_runs_only_when_the_package_files_are_absent_and_says_so(fake_apt, m
     with pytest.raises(data.DataUnavailableError):
         data.install_offline_copy(source_dir=tmp_path / "usr-share", cache_dir=tmp_path / "cache")
     assert fake_apt == []
+
+
+# Faults, second round (issue 26): a read-only damaged cache, an honest exit status.
+
+
+def _read_only(monkeypatch, folder):
+    """Deleting under ``folder`` fails as on a read-only file system (root ignores chmod)."""
+    unlink = data.Path.unlink
+
+    def refuse(path, *args, **kwargs):
+        if folder in path.parents:
+            raise OSError(30, "Read-only file system", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(data.Path, "unlink", refuse)
+
+
+def test_read_only_damaged_cache_loads_the_intact_copy_with_a_warning(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    cache = _write_idx(tmp_path / "kh" / "datasets" / "fashion-mnist", n_train=200)
+    source = _write_idx(tmp_path / "debian", n_train=200)
+    damaged = cache / "t10k-images-idx3-ubyte.gz"
+    _damage(damaged, "truncate")
+    _read_only(monkeypatch, cache)
+    with pytest.warns(UserWarning) as caught:
+        (x, y), (xt, yt) = data.load_fashion_mnist(source_dir=source)
+    (x_ok, _), (xt_ok, _) = data._load_from(source)
+    np.testing.assert_array_equal(xt, xt_ok)
+    assert x.shape == (200, 28, 28) and np.array_equal(x, x_ok)
+    warning = str(caught[0].message)
+    assert f"{damaged} is damaged" in warning and "KERAS_HOME" in warning
+    assert f"loads from the intact copy in {source}" in warning
+    # The command names the way out instead of "delete it by hand", and fails honestly.
+    assert data.main(cache_dir=cache, source_dir=source) == 1
+    out = capsys.readouterr().out
+    assert "by hand" not in out and "Read-only file system" in out
+    assert "point KERAS_HOME at a writable folder" in out
+    assert f"Until then the data loads from the intact copy in {source}" in out
+    assert damaged.exists()
+    # Following the advice repairs it: a writable KERAS_HOME filled from the package.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "writable"))
+    assert data.main(source_dir=source) == 0
+    assert data.check_files(data.keras_cache_dir()) == {}
+
+
+def test_damaged_cache_without_an_intact_copy_still_names_the_file_and_keras_home(monkeypatch,
+                                                                                 tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
+    cache = _write_idx(tmp_path / "kh" / "datasets" / "fashion-mnist")
+    source = _write_idx(tmp_path / "debian")
+    _damage(cache / "train-labels-idx1-ubyte.gz", "corrupt")
+    _damage(source / "train-labels-idx1-ubyte.gz", "corrupt")  # no intact copy anywhere
+    with pytest.raises(data.DamagedFileError) as error:
+        data.load_fashion_mnist(source_dir=source)
+    message = str(error.value)
+    assert str(cache / "train-labels-idx1-ubyte.gz") in message and "KERAS_HOME" in message
+
+
+def test_main_returns_1_when_it_cannot_make_the_data_available(monkeypatch, tmp_path, capsys):
+    def offline(url, timeout):
+        raise urllib.error.URLError("Network is unreachable")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    cache = tmp_path / "cache"
+    assert data.main(cache_dir=cache, source_dir=tmp_path / "nowhere") == 1  # before: 0
+    out = capsys.readouterr().out
+    assert "the download failed too (<urlopen error Network is unreachable>)" in out
+    assert "the data is not available" in out and f"apt-get install {data.DEBIAN_PACKAGE}" in out
+    assert not list(cache.glob("*"))  # nothing half-written
+
+
+def test_main_downloads_the_data_without_an_offline_copy(monkeypatch, tmp_path, capsys):
+    asked = _fake_origin(monkeypatch, _write_idx(tmp_path / "remote"))
+    cache = tmp_path / "cache"
+    assert data.main(cache_dir=cache, source_dir=tmp_path / "nowhere") == 0
+    assert sorted(asked) == sorted(data.KERAS_ORIGIN + name for name in data.FASHION_MNIST_FILES)
+    assert data.check_files(cache) == {}
+    # A download that brings a damaged file is not a success.
+    _damage(tmp_path / "remote" / "t10k-labels-idx1-ubyte.gz", "truncate")
+    (cache / "t10k-labels-idx1-ubyte.gz").unlink()
+    capsys.readouterr()
+    assert data.main(cache_dir=cache, source_dir=tmp_path / "nowhere") == 1
+    assert f"{cache / 't10k-labels-idx1-ubyte.gz'} is damaged (" in capsys.readouterr().out

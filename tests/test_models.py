@@ -199,3 +199,28 @@ def test_drop_conv_removes_one_middle_layer_and_checks_its_argument():
     for bad in (1, 5, "conv3", True):
         with pytest.raises(ValueError, match=r"drop_conv must be one of \(None, 3, 4\).*got"):
             models.alexnet((67, 67, 1), 10, width=0.25, drop_conv=bad)
+
+
+# Faults, second round (issue 26): NumPy widths are numbers; refusals show the value.
+
+
+def test_numpy_widths_are_accepted_like_python_numbers():
+    reference = models.alexnet((67, 67, 3), 10, width=0.25)
+    for width in (np.float32(0.25), np.float64(0.25)):
+        model = models.alexnet((67, 67, 3), 10, width=width)
+        assert model.count_params() == reference.count_params()
+        assert model.get_layer("conv1").filters == reference.get_layer("conv1").filters == 24
+    assert models.seed_alexnet((67, 67, 3), 10, width=np.float32(0.25)).count_params() > 0
+
+
+@pytest.mark.parametrize("width, shown", [
+    (np.float32(0.01), "got 0.01$"),  # not "np.float32(0.01)"
+    (np.float64(float("nan")), "got nan$"),
+    (float("inf"), "got inf$"),
+    ("0.5", r"got '0.5' \(a str\)$"),
+    (None, r"got None \(a NoneType\)$"),
+    (np.bool_(True), r"got .*True_? \(a bool_?\)$"),
+])
+def test_refused_widths_show_the_value_clearly(width, shown):
+    with pytest.raises(ValueError, match=r"width must be a number >= 0.0625 .*" + shown):
+        models.alexnet((67, 67, 3), 10, width=width)

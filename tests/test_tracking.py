@@ -1,4 +1,5 @@
 import http.server
+import os
 import socket
 import threading
 import time
@@ -232,3 +233,68 @@ def test_epoch_log_prints_one_line_per_epoch(capsys):
     assert len(lines) == 2
     for epoch, line in enumerate(lines, start=1):
         assert line.startswith(f"epoch {epoch}/2 (") and "s): loss " in line and ", val_loss " in line
+
+
+# Faults, second round (issue 26): codes codecarbon has no data for, W&B modes as wandb reads them.
+
+
+def test_country_without_codecarbon_data_is_refused_naming_the_list(monkeypatch):
+    import json
+    from importlib.resources import files
+
+    table = files("codecarbon") / "data" / "private_infra" / "global_energy_mix.json"
+    codes = {code for code in json.loads(table.read_text()) if not code.startswith("_")}
+    assert tracking.codecarbon_countries() == codes and {"USA", "FRA", "DEU", "GBR"} <= codes
+    monkeypatch.setenv("CODECARBON_COUNTRY", "ATA")  # valid ISO 3166-1, no grid data
+    with pytest.raises(ValueError) as error:
+        tracking.country()
+    message = str(error.value)
+    assert "got 'ATA'; ATA is Antarctica's ISO code, but codecarbon has no grid data for it" in message
+    assert f"the {len(codes)} codes in codecarbon " in message
+    assert "data/private_infra/global_energy_mix.json" in message
+    tracker = tracking.EnergyTracker("antarctica")
+    with pytest.raises(ValueError, match="no grid data"):
+        tracker.start()
+    assert not tracker.running
+    for code in ("deu", " gbr ", "CAF"):  # any case; a country with a tiny grid is still known
+        monkeypatch.setenv("CODECARBON_COUNTRY", code)
+        assert tracking.country() == code.strip().upper()
+
+
+@pytest.mark.parametrize("value, normalised", [("Offline", "offline"), (" OFFLINE ", "offline"),
+                                               ("dryrun", "offline"), ("", None)])
+def test_wandb_mode_in_another_spelling_runs_offline_and_says_so(runs_in_tmp, monkeypatch, value,
+                                                                  normalised):
+    monkeypatch.setenv("WANDB_MODE", value)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(runs_in_tmp.parent))  # no credentials: blank means offline
+    monkeypatch.delenv("NETRC", raising=False)
+    assert tracking.wandb_mode() == "offline"
+    run = tracking.start_run(name="spelling")  # before the fix: pydantic's ValidationError
+    hint = tracking.sync_hint(run)
+    run.finish()
+    assert run.settings.mode == "offline"
+    assert os.environ.get("WANDB_MODE") == normalised  # as wandb accepts it
+    assert hint.startswith("W&B: logged offline; upload later with `wandb sync runs/wandb/offline-run-")
+
+
+def test_sync_hint_reports_what_the_run_did():
+    from types import SimpleNamespace
+
+    def run(mode, url=None):
+        return SimpleNamespace(settings=SimpleNamespace(mode=mode), url=url, disabled=False,
+                               dir="/tmp/wandb/offline-run-1/files")
+
+    assert tracking.sync_hint(run("dryrun")).startswith("W&B: logged offline; upload later")
+    assert tracking.sync_hint(run("online", "https://wandb.ai/a/b/runs/c")) == \
+        "W&B: logged online at https://wandb.ai/a/b/runs/c"
+    hint = tracking.sync_hint(run("shared"))  # before the fix: "logged online at None"
+    assert "None" not in hint and hint.startswith("W&B: the run (mode 'shared') has no web page")
+    assert tracking.sync_hint(run("disabled")).startswith("W&B: disabled")
+    assert tracking.sync_hint(None).startswith("W&B: disabled")
+
+
+@pytest.mark.parametrize("value", ["Run", "DRYRUN"])
+def test_old_wandb_mode_names_read_as_the_new_ones(monkeypatch, value):
+    monkeypatch.setenv("WANDB_MODE", value)
+    assert tracking.wandb_mode() == {"run": "online", "dryrun": "offline"}[value.lower()]
