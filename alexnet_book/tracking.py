@@ -300,6 +300,17 @@ def country() -> str:
     return code
 
 
+def _no_output_files(tracker_class) -> dict:
+    """The argument that keeps codecarbon from writing emissions.csv: ``output_methods=[]``
+    from codecarbon 3, ``save_to_file=False`` before (Colab's psutil 5.9.5 allows at most
+    codecarbon 2.7.1, whose tracker has no ``output_methods``)."""
+    import inspect
+
+    accepted = {name for cls in tracker_class.__mro__ if "__init__" in vars(cls)
+                for name in inspect.signature(cls.__init__).parameters}
+    return {"output_methods": []} if "output_methods" in accepted else {"save_to_file": False}
+
+
 class EnergyTracker:
     """Measure an experiment's energy with codecarbon, offline and quietly.
 
@@ -341,9 +352,9 @@ class EnergyTracker:
             project_name=self.name,
             country_iso_code=grid,
             measure_power_secs=self.measure_power_secs,
-            output_methods=[],
             log_level="error",
             allow_multiple_runs=True,
+            **_no_output_files(OfflineEmissionsTracker),
         )
         self._tracker.start()
         self._country = grid

@@ -256,7 +256,8 @@ def test_country_without_codecarbon_data_is_refused_naming_the_list(monkeypatch)
     with pytest.raises(ValueError, match="no grid data"):
         tracker.start()
     assert not tracker.running
-    for code in ("deu", " gbr ", "CAF"):  # any case; a country with a tiny grid is still known
+    small = sorted(codes - {"USA", "FRA", "DEU", "GBR"})[0]  # whatever else this codecarbon knows
+    for code in ("deu", " gbr ", small):  # any case
         monkeypatch.setenv("CODECARBON_COUNTRY", code)
         assert tracking.country() == code.strip().upper()
 
