@@ -32,11 +32,10 @@ FOUR_LAYER_STEPS = {
                    learning_rates=(0.01, 0.03, 0.1, 0.3)),
     # raw pixels minus the mean and N(0, 0.01^2) weights (the arms' paper_init), where
     # tanh units start saturated, as in the paper's CIFAR-10 network
-    "cpu": scale(train_images=6_144, epochs=4, seeds=3, drops=(), stop_at_threshold=True,
-                 inputs="centred", width=0.5, threshold=20.0,
-                 learning_rates=(0.0003, 0.001, 0.003)),
+    "cpu": scale(train_images=6_144, epochs=24, seeds=3, drops=(), stop_at_threshold=True,
+                 inputs="centred", width=0.5, threshold=20.0, learning_rates=(0.001, 0.003, 0.01)),
     "full": scale(train_images=50_000, epochs=4, seeds=5, drops=(), stop_at_threshold=True,
-                  inputs="centred", width=1.0, learning_rates=(0.0001, 0.0003, 0.001, 0.003)),
+                  inputs="centred", width=1.0, learning_rates=(0.001, 0.003, 0.01, 0.03)),
 }
 FOUR_LAYER_TEST = {"cpu": scale(train_images=6_144, epochs=5, seeds=3, width=0.5),
                    "full": scale(train_images=50_000, epochs=10, seeds=5, width=1.0)}
@@ -44,7 +43,7 @@ FOUR_LAYER_TEST = {"cpu": scale(train_images=6_144, epochs=5, seeds=3, width=0.5
 STANDARD = arm("AlexNet (Glorot init)")
 PAPER_INIT = arm("AlexNet (paper's init)", paper_init=True)
 _FOUR_LAYER = dict(net="four_layer", weight_decay=0.0, paper_init=True)
-_RELU_RATES = (0.0003, 0.001, 0.003)
+_RELU_RATES = (0.001, 0.003, 0.01)
 
 CLAIMS = build_registry((
     Claim(

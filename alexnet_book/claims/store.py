@@ -236,9 +236,27 @@ def stored_rows(repository: str, tier: str = "full", warn: bool = True) -> list[
         rows += validate_rows(found, name)
         problems += cut
     merged, notes = merge([r for r in rows if r["profile"] == tier])
+    current, stale = current_scales(tier), 0
+    kept = []
+    for row in merged:
+        if json.dumps(row.get("scale"), sort_keys=True) == current.get((row["claim"], row["arm"])):
+            kept.append(row)
+        else:
+            stale += 1
+    if stale:
+        notes.append(f"{stale} stored {tier} line(s) ran at a scale the registry no longer holds; not used")
+    merged = kept
     if warn and (problems or notes):
         warnings.warn("; ".join(problems + notes), DuplicateResultsWarning, stacklevel=2)
     return merged
+
+
+def current_scales(tier: str) -> dict[tuple[str, str], str]:
+    """(claim, arm) -> the scale record (as JSON) the registry runs them at in ``tier``."""
+    from alexnet_book.claims.runner import plan
+
+    return {(c.claim, c.arm): json.dumps(job.scale_record(), sort_keys=True)
+            for job in plan(tier) for c in job.consumers}
 
 
 def check_complete(rows: Sequence[dict], tier: str, min_seeds: int = 1) -> None:
