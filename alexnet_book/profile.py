@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 from alexnet_book import device
 
@@ -112,5 +113,31 @@ def current() -> Profile:
     """
     requested = os.environ.get(ENV_VAR, "").strip()
     if requested:
-        return get(requested)
+        chosen = get(requested)
+        if chosen.name == "full" and not device.gpu_available():
+            warnings.warn(full_on_cpu_note(chosen), FullProfileOnCPUWarning, stacklevel=2)
+        return chosen
     return PROFILES["full"] if device.gpu_available() else PROFILES["quick"]
+
+
+class FullProfileOnCPUWarning(UserWarning):
+    """The full profile was asked for on a machine without a GPU."""
+
+
+def full_on_cpu_note(chosen: Profile) -> str:
+    """What the full profile costs on this CPU, from the stored CPU benchmark when there is one."""
+    images = chosen.train_subset * chosen.epochs
+    note = (f"{ENV_VAR}=full without a GPU: the paper-scale runs expect a GPU runtime (in Colab: "
+            f"Runtime > Change runtime type > GPU). A chapter's main run trains {images:,} images at "
+            f"{chosen.image_size}x{chosen.image_size}")
+    try:
+        from alexnet_book import results
+
+        rates = [r["keras_images_per_second"] for r in results.stored_results("", timeout=1.0)
+                 if r.get("benchmark") == "throughput" and not r.get("gpu") and r.get("keras_images_per_second")]
+    except Exception:  # no checkout and no network: say it without the estimate
+        rates = []
+    if rates:
+        note += (f"; at the {max(rates):,.0f} images/s the course measured on a two-core CPU that is "
+                 f"about {images / max(rates) / 3600:.0f} hours")
+    return note + f". Set {ENV_VAR}=quick for a run of minutes."

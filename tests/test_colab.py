@@ -231,9 +231,12 @@ def _colab_python() -> str:
     import glob
     import shutil
 
-    found = shutil.which(f"python{version}") or next(iter(sorted(
-        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))), None)
-    return found or sys.executable
+    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    candidates += [p for p in (shutil.which(f"python{version}"),) if p]
+    for candidate in candidates:  # a pyenv shim answers even when that Python is not selected
+        if subprocess.run([candidate, "-c", "import ssl, venv"], capture_output=True).returncode == 0:
+            return candidate
+    return sys.executable
 
 
 @pytest.mark.slow
@@ -310,3 +313,54 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     assert list(folder.iterdir()) == [] or all(p.name in {"runs", "wandb", "emissions.csv"}
                                                for p in folder.iterdir())
     nbformat.validate(notebook)
+
+
+def _declared_distributions() -> set[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"]["chapters"]
+    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+
+def test_the_library_declares_what_its_chapters_import():
+    """A learner who installs the library (with its `chapters` extra, as the setup cell does)
+    can run every chapter: each module a notebook imports is the standard library's, the
+    course's, or comes from a declared distribution."""
+    import importlib.metadata
+
+    modules = set()
+    for path in NOTEBOOKS:
+        for cell in code_cells(read(path)):
+            tree = ast.parse("\n".join(line for line in cell.source.splitlines()
+                                       if not line.lstrip().startswith(("%", "!"))))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    modules |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    modules.add(node.module.split(".")[0])
+    providers = importlib.metadata.packages_distributions()
+    declared = _declared_distributions()
+    missing = {}
+    for module in sorted(modules - set(sys.stdlib_module_names) - {"alexnet_book", "google"}):
+        names = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+        if not names & declared:
+            missing[module] = sorted(names)
+    assert not missing, f"imported by a chapter but not declared in pyproject.toml: {missing}"
+    assert {"scikit-image", "tensorflow", "ipython"} <= declared
+
+
+def test_chapter_5_says_once_that_stored_results_cannot_be_read(monkeypatch, capsys):
+    """Offline and outside the repository, chapter 5 says the stored results could not be
+    read, and prints no count as if it were a measurement."""
+    from alexnet_book import results
+
+    def offline(*args, **kwargs):
+        raise results.ResultsUnavailableError("offline")
+
+    monkeypatch.setattr(results, "stored_results", offline)
+    cell = next(c.source for c in code_cells(read(ROOT / "notebooks" / "05_gpu_speed.ipynb"))
+                if "results.stored_results(REPOSITORY)" in c.source)
+    exec(cell, {"results": results, "REPOSITORY": "https://example.invalid", "pd": None, "display": print})
+    out = capsys.readouterr().out
+    assert out.count("could not be read") == 1 and "stored results:" not in out

@@ -57,3 +57,17 @@ def test_smoke_keeps_the_full_profiles_shapes_on_a_handful_of_batches():
     assert smoke.train_subset // smoke.batch_size <= 4 and smoke.epochs == 1
     assert not smoke.checks_learning and full.checks_learning and profile.get("quick").checks_learning
     assert smoke.timed_steps < profile.get("quick").timed_steps <= full.timed_steps
+
+
+def test_the_full_profile_on_a_cpu_says_what_it_costs_before_anything_runs(monkeypatch):
+    monkeypatch.setenv("ALEXNET_PROFILE", "full")
+    monkeypatch.setattr(profile.device, "gpu_available", lambda: False)
+    with pytest.warns(profile.FullProfileOnCPUWarning, match=r"expect a GPU runtime .* trains 500,000 "
+                                                             r"images at 227x227; .* about \d+ hours"):
+        assert profile.current().name == "full"
+    monkeypatch.setattr(profile.device, "gpu_available", lambda: True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert profile.current().name == "full"  # on a GPU: no warning

@@ -1,7 +1,6 @@
 """The claims lab's statistics on synthetic numbers with known answers."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -19,16 +18,53 @@ def test_t_interval_of_a_known_sample():
     assert interval.n == 3 and interval.kind == "difference"
 
 
-def test_the_quantile_table_matches_scipy_and_is_used_without_it(monkeypatch):
+def test_quantiles_are_scipys():
     scipy_stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 4, 9, 29, 30):
-        assert stats.t_quantile(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=1e-3)
-    monkeypatch.setitem(sys.modules, "scipy", None)  # as on a machine without SciPy
-    assert stats.t_quantile(4) == 2.776
-    assert stats.t_quantile(35) == 2.021  # the next tabulated df above: slightly wider
-    assert stats.t_quantile(500) == pytest.approx(1.96, abs=1e-3)
-    with pytest.raises(ValueError, match="only level=0.95"):
-        stats.t_quantile(4, level=0.9)
+    for df in (1, 2, 4, 9, 29, 35, 500):
+        assert stats.t_quantile(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), rel=1e-12)
+    assert stats.t_quantile(35) > 2.03  # a table's 2.021 (the next entry, df 40) was too narrow
+    assert stats.t_quantile(4, level=0.9) == pytest.approx(scipy_stats.t.ppf(0.95, 4))
+    with pytest.raises(ValueError, match="level must be in"):
+        stats.t_quantile(4, level=1.5)
+
+
+def test_the_verdict_follows_from_the_intervals_ends_by_its_definition():
+    """Independent of stats.verdict's code: an interval entirely above 0 is an increase, entirely
+    below a decrease, and one that holds 0 is neither, whatever the direction expected."""
+    cases = [((+1.0, 0.2, 1.8), +1, stats.REPRODUCED), ((+1.0, 0.2, 1.8), -1, stats.OPPOSITE),
+             ((-1.0, -1.8, -0.2), -1, stats.REPRODUCED), ((-1.0, -1.8, -0.2), +1, stats.OPPOSITE),
+             ((0.1, -0.5, 0.7), -1, stats.NOT_DETECTED), ((0.1, -0.5, 0.7), +1, stats.NOT_DETECTED)]
+    for (estimate, low, high), direction, expected in cases:
+        assert stats.verdict(stats.Interval(estimate, low, high, 5), direction) == expected
+    ratio = stats.Interval(1.5, 1.1, 2.0, 5, "ratio")  # no effect is 1 for a ratio
+    assert stats.verdict(ratio, +1) == stats.REPRODUCED
+
+
+def test_size_verdicts_and_zero_variation():
+    interval = stats.paired_difference([20, 21, 22, 23], [18.4, 19.6, 20.5, 21.5])
+    assert stats.size_verdict(interval, -1.5) == stats.AS_LARGE
+    assert stats.size_verdict(interval, -5.0) == stats.SMALLER
+    assert stats.size_verdict(interval, -0.2) == stats.LARGER
+    ratio = stats.paired_ratio([100, 100, 100], [120, 125, 130])
+    assert stats.size_verdict(ratio, 6.0) == stats.SMALLER
+    same = stats.paired_difference([20, 21, 22], [19, 20, 21])
+    assert stats.no_variation(same) and stats.size_verdict(same, -1.0) == stats.NO_VARIATION
+    assert stats.size_verdict(interval, None) == ""
+
+
+def test_the_minimum_detectable_effect_matches_a_simulation():
+    """At the MDE, a paired t test at 5% rejects in about 80% of simulated experiments."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    n, sd = 6, 0.5
+    effect = stats.minimum_detectable_effect(sd, n)
+    rng = np.random.default_rng(0)
+    samples = rng.normal(effect, sd, size=(20_000, n))
+    rejected = scipy_stats.ttest_1samp(samples, 0.0, axis=1).pvalue < 0.05
+    assert rejected.mean() == pytest.approx(0.80, abs=0.03)
+    assert stats.seeds_needed(sd, effect) == n
+    assert stats.seeds_needed(sd, 0.0) is None
+    with pytest.raises(ValueError, match="n must be an integer >= 2"):
+        stats.minimum_detectable_effect(0.5, 1)
 
 
 @pytest.mark.parametrize("direction, expected", [(+1, stats.REPRODUCED), (-1, stats.OPPOSITE)])

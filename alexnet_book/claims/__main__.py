@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
                    "benchmarks/results/claims/claims-<tier>-<device>-<date>.jsonl)")
     p.add_argument("--workers", type=int, default=1, help="arms run at the same time (processes)")
     p.add_argument("--fresh", action="store_true", help="run everything even if --out holds it")
+    p.add_argument("--part", metavar="K/N", default=None,
+                   help="run the K-th of N parts of similar size (e.g. 1/8); resume makes parts repeatable")
     p.add_argument("--list", action="store_true", help="print the registry and exit")
     p.add_argument("--plan", action="store_true", help="print the runs the command would train and exit")
     p.add_argument("--report", metavar="FILE", help="summarise a results file and exit (no training)")
@@ -45,6 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.workers < 1:
         p.error(f"--workers must be >= 1, got {args.workers}")
+    part = None
+    if args.part is not None:
+        try:
+            part = tuple(int(x) for x in args.part.split("/"))
+            if len(part) != 2 or not 1 <= part[0] <= part[1]:
+                raise ValueError
+        except ValueError:
+            p.error(f"--part must be K/N with 1 <= K <= N, e.g. 1/8; got {args.part!r}")
+        if args.workers != 1:
+            p.error("--part runs with --workers 1")
     if args.list:
         with pd.option_context("display.width", 200, "display.max_colwidth", 60):
             print(report.registry_table().to_string())
@@ -81,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{job.label}: {job.runs()} runs x {job.images_per_run():,} images "
                   f"({job.scale.describe()})")
         print(f"{len(jobs)} arms, {sum(j.runs() for j in jobs)} runs, at most {planned:,} training images")
+        if part is not None:
+            units = runner.split(jobs, part[1])[part[0] - 1]
+            images = sum(jobs[i].images_per_run() * len(jobs[i].rates) for i, _ in units)
+            print(f"part {part[0]}/{part[1]}: {len(units)} (arm, seed) units, "
+                  f"at most {images:,} training images")
         return 0
     out = out or runner.default_out(tier=tier)
     print(f"tier {tier}: {len(jobs)} arms, {sum(j.runs() for j in jobs)} runs, at most {planned:,} "
@@ -88,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         runner.run(tier, args.only, args.seeds, out=out, workers=args.workers,
-                   progress=not args.no_progress, stream=sys.stderr, resume=not args.fresh)
+                   progress=not args.no_progress, stream=sys.stderr, resume=not args.fresh, part=part)
     except (OSError, store.ResultsFormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ from alexnet_book.claims.registry import METRICS, Arm, Claim, Scale, UnknownClai
 #: device and the date, under benchmarks/results/claims/).
 CPU_COMMAND = "nice -n 19 python -m alexnet_book.claims --tier cpu"
 GPU_COMMAND = ("KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false "
-               "python -m alexnet_book.claims --tier full --workers 4")
+               "python -m alexnet_book.claims --tier full --part K/8  # K = 1 .. 8")
 #: Pixels added on each side before random crops (28 -> 32 -> 28: the paper's 224 of 256).
 CROP_PADDING = 2
 
@@ -528,14 +528,17 @@ class Progress:
 
 def default_out(env: dict | None = None, tier: str = "full") -> Path:
     """``benchmarks/results/claims/claims-<tier>-<device>-<date>.jsonl`` in the checkout (the
-    current folder when the library is not installed from one)."""
+    current folder when the library is not installed from one): the newest such file of
+    this tier and device if there is one, so a measurement continues across days, else a
+    new one dated today."""
     from alexnet_book import results
 
     env = env or environment()
     slug = re.sub(r"[^a-z0-9]+", "-", env["device"].lower()).strip("-")[:40] or "device"
     folder = results.local_results_dir()
     folder = folder / "claims" if folder is not None else Path(".")
-    return folder / f"claims-{tier}-{slug}-{env['date']}.jsonl"
+    started = sorted(folder.glob(f"claims-{tier}-{slug}-????-??-??.jsonl"))
+    return started[-1] if started else folder / f"claims-{tier}-{slug}-{env['date']}.jsonl"
 
 
 def stored_keys(path: Path, stream=None) -> set:
@@ -553,20 +556,49 @@ def stored_keys(path: Path, stream=None) -> set:
     return {store.run_key(r) for r in rows}
 
 
+def split(jobs: Sequence[Job], parts: int) -> list[set[tuple[int, int]]]:
+    """The (job index, seed) units of a plan dealt into ``parts`` parts of about equal
+    planned training images (largest first, each to the lightest part so far): a long
+    measurement run as several short sessions, each resuming the same results file.
+
+    Raises:
+        ValueError: parts < 1.
+    """
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"parts must be an integer >= 1, got {parts!r}")
+    units = sorted(((j.images_per_run() * len(j.rates), index, seed) for index, j in enumerate(jobs)
+                    for seed in range(j.seeds)), reverse=True)
+    loads, dealt = [0] * parts, [set() for _ in range(parts)]
+    for images, index, seed in units:
+        lightest = loads.index(min(loads))
+        loads[lightest] += images
+        dealt[lightest].add((index, seed))
+    return dealt
+
+
 def run(tier: str = "quick", only: Iterable[str] | None = None, seeds: int | None = None,
         out: str | os.PathLike | None = None, workers: int = 1, progress: bool = True,
-        stream=None, resume: bool = True) -> list[dict]:
+        stream=None, resume: bool = True, part: tuple[int, int] | None = None) -> list[dict]:
     """Run claims and return one result dict per (claim, arm, seed, learning rate) run
     now, appending each as a JSON line to ``out`` when given; with ``resume``, runs already
     in ``out`` are skipped (and said so).
 
+    Args:
+        part: ``(k, n)``: run only the k-th of n parts of the plan (:func:`split`).
+
     Raises:
-        ValueError: an unknown tier, seeds or workers < 1.
+        ValueError: an unknown tier, seeds or workers < 1, a part outside 1..n.
         UnknownClaimError: an unknown or untestable claim id, or one without this tier.
         OSError: ``out`` cannot be written (checked before anything trains).
         ResultsFormatError: ``out`` holds a malformed line (file and line named).
     """
     jobs = plan(tier, only, seeds)
+    chosen = None
+    if part is not None:
+        k, n = part
+        if not (isinstance(k, int) and isinstance(n, int) and 1 <= k <= n):
+            raise ValueError(f"part must be k of n with 1 <= k <= n, got {part!r}")
+        chosen = split(jobs, n)[k - 1]
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     path = store.check_writable(out) if out is not None else None
@@ -586,13 +618,19 @@ def run(tier: str = "quick", only: Iterable[str] | None = None, seeds: int | Non
             store.append(path, rows)
         bar.update(planned, label, trained=not label.endswith("(stored)"))
 
+    if chosen is not None:  # the other parts count as done for the progress bar
+        bar.total = max(sum(jobs[i].images_per_run() * len(jobs[i].rates) for i, _ in chosen), 1)
+        bar.runs = sum(len(jobs[i].rates) for i, _ in chosen)
     if workers == 1:
         env, commit = environment(), library_commit()
         for seed in range(max(j.seeds for j in jobs)):  # seed by seed across every claim
-            for job in jobs:
-                if seed < job.seeds:
+            for index, job in enumerate(jobs):
+                if seed < job.seeds and (chosen is None or (index, seed) in chosen):
                     run_job_seed(job, seed, done, emit, env, commit)
         return collected
+    if chosen is not None:
+        raise ValueError("part runs with one worker (--workers 1): split the GPU by parts, "
+                         "or the parts by workers, not both")
     import concurrent.futures
     import multiprocessing
 
