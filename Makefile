@@ -5,6 +5,7 @@
 #                  (WORKERS=0: serial); GitHub Actions runs it too (.github/workflows/)
 #   make publish-check  one version everywhere, the licences, CITATION.cff (cffconvert) and
 #                  the GitHub Actions workflows (actionlint)
+#   make check     the fast loop while editing: lint and the unit tests not marked slow
 #   make execute   refresh the stored outputs of every notebook (quick profile)
 #   make assignments  student notebooks and autograder zips under _build/assignments
 #                  (SEED=2027: a term's own variant, other numbers, in _build/assignments-seed2027)
@@ -22,7 +23,7 @@ NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_S
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
 .PHONY: pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean \
-	publish-check
+	publish-check check
 
 setup: $(STAMP) data
 
@@ -101,6 +102,14 @@ pin: setup
 
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks
+
+# The fast loop while editing (a few minutes): lint and the unit tests that train nothing
+# large (not marked slow). `make test` before committing runs everything.
+check: setup
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint; \
+	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site and not slow" -q -p no:cacheprovider $(XDIST); \
+	echo "make check: passed in $$(( $$(date +%s) - start )) s"
 
 # Ready to publish: one version in pyproject.toml, the site's footer, CITATION.cff and
 # CHANGELOG.md; the licences stated; CITATION.cff valid (cffconvert); the GitHub Actions

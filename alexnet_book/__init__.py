@@ -1,7 +1,11 @@
 """alexnet_book: the small library the chapters of *AlexNet, from paper to practice* share.
 
-Modules: ``profile`` (scale), ``data`` (Fashion-MNIST, offline), ``tracking`` (W&B and
-codecarbon), ``models`` and ``layers`` (the networks), ``plots`` (figures).
+Modules: ``profile`` (scale), ``device`` (where it computes), ``data`` (Fashion-MNIST,
+offline), ``models`` and ``layers`` (the networks), ``augment`` (section 4.1's
+augmentation), ``pipeline`` (tf.data), ``training`` (the paper's recipe), ``speed``
+(precision, XLA, throughput), ``tracking`` (W&B and codecarbon), ``results`` (stored
+measurements), ``plots`` (figures), ``claims`` (the paper's claims, tested: a package),
+``stats`` (intervals, verdicts, power) and ``cli`` (shared argument types).
 """
 
 __version__ = "0.1.0"

@@ -134,7 +134,8 @@ def full_on_cpu_note(chosen: Profile) -> str:
         from alexnet_book import results
 
         rates = [r["keras_images_per_second"] for r in results.stored_results("", timeout=1.0)
-                 if r.get("benchmark") == "throughput" and not r.get("gpu") and r.get("keras_images_per_second")]
+                 if r.get("benchmark") == "throughput" and not r.get("gpu")
+                 and r.get("keras_images_per_second")]
     except Exception:  # no checkout and no network: say it without the estimate
         rates = []
     if rates:

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from alexnet_book import device
+from alexnet_book import cli, device
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", None)
+PRECISIONS = (*cli.PRECISIONS, None)  # the command lines' choices (cli imports no Keras), or None
 
 
 def choose_precision() -> str:

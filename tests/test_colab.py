@@ -166,7 +166,15 @@ def test_the_constraints_are_colabs_whole_published_list():
 
 
 def _library_wheel(folder: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT),
+    """A wheel of the library, built from a copy (setuptools writes build/ beside the source)."""
+    import shutil
+
+    source = folder / "source"
+    shutil.copytree(ROOT / "alexnet_book", source / "alexnet_book",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source),
                     "-w", str(folder)], check=True, env=_clean_pip_env(), timeout=300)
     return next(folder.glob("alexnet_book-*.whl"))
 

@@ -101,11 +101,30 @@ def hard_coded_sizes(source: str) -> list[str]:
                         and numbers and constant(value)):
                     found.append(f"line {node.lineno}: {target.id} = {ast.unparse(value)}")
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in TRAINING_CALLS:
-            for keyword in node.keywords:
-                if (keyword.arg in SIZE_KEYWORDS and isinstance(keyword.value, ast.Constant)
-                        and keyword.value.value != 1):  # one epoch per call is not a scale
-                    found.append(f"line {node.lineno}: {keyword.arg}={keyword.value.value!r}")
+            named = [(k.arg, k.value) for k in node.keywords]
+            named += zip(_positional_names(node.func.attr), node.args)  # sizes given by position too
+            for name, value in named:
+                if (name in SIZE_KEYWORDS and isinstance(value, ast.Constant)
+                        and isinstance(value.value, int) and value.value != 1):  # one epoch is not a scale
+                    found.append(f"line {node.lineno}: {name}={value.value!r}")
     return found
+
+
+def _positional_names(call: str) -> list[str]:
+    """The parameter names a call's positional arguments bind to (Keras' fit, or the
+    library's function of that name)."""
+    import inspect
+
+    import keras
+
+    from alexnet_book import data, pipeline, speed, training
+
+    functions = {"fit": keras.Model.fit, "course_splits": data.course_splits, "subset": data.subset,
+                 "batches": pipeline.batches, "images_per_second": speed.images_per_second,
+                 "step_schedule": training.step_schedule}
+    names = [name for name, parameter in inspect.signature(functions[call]).parameters.items()
+             if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)]
+    return names[1:] if call == "fit" else names  # fit's first is self
 
 
 def test_the_size_check_catches_hard_coded_sizes():
@@ -114,6 +133,9 @@ def test_the_size_check_catches_hard_coded_sizes():
     assert hard_coded_sizes("model.fit(x, y, epochs=1)\nmodel.predict(x, batch_size=512)") == []
     assert hard_coded_sizes("A, STEPS = 0.25, 12") == ["line 1: STEPS = 12"]
     assert hard_coded_sizes("EPOCHS = 2 * PROFILE.epochs\nmodel.fit(x, epochs=EPOCHS)") == []
+    assert hard_coded_sizes("pipeline.batches(x, y, 512)") == ["line 1: batch_size=512"]  # by position
+    assert hard_coded_sizes("model.fit(x, y, 128, 5)") == ["line 1: batch_size=128", "line 1: epochs=5"]
+    assert hard_coded_sizes("pipeline.batches(x, y, 4 * PROFILE.batch_size)") == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
