@@ -401,6 +401,15 @@ def overfit_rows(claim_id, overfitting: bool, seeds=3):
     return out
 
 
+def test_an_arm_that_did_not_learn_gets_no_effect_verdict():
+    rows = difference_rows("lrn", -1.4)
+    stuck = [{**r, "metrics": {"test_error": 90.0 + r["seed"] * 0.1}} if r["arm"] == "no normalisation" else r
+             for r in rows]
+    result = claims.analyse("lrn", stuck)
+    assert result["verdict"] == claims.report.DID_NOT_LEARN and result["size"] == ""
+    assert "no normalisation: mean error 80% or more" in result["note"]
+
+
 def test_a_design_whose_baseline_did_not_overfit_gets_no_effect_verdict():
     fine = claims.analyse("dropout_overfitting", overfit_rows("dropout_overfitting", True))
     assert fine["verdict"] == stats.REPRODUCED and "overfit in 3 of 3 seed(s)" in fine["note"]

@@ -18,6 +18,9 @@ from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, get, unpack_cor
 #: Verdicts for designs whose precondition failed or whose metric has no value.
 BASELINE_DID_NOT_OVERFIT = "beyond this scale: the baseline did not overfit"
 THRESHOLD_NOT_REACHED = "threshold not reached by either arm"
+DID_NOT_LEARN = "beyond this scale: an arm did not learn (error near chance)"
+#: An arm whose mean error (%) is at least this did not learn (chance is 90% on 10 classes).
+NEAR_CHANCE = 80.0
 #: The validation loss at the end must exceed its lowest value by this fraction for a run
 #: to count as overfitting.
 OVERFIT_RISE = 0.10
@@ -104,6 +107,12 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
         if last:
             notes.append(f"{claim.variant.name}: best epoch = last epoch in {last} seed(s) (still "
                          "improving: a lower bound)")
+    if claim.metric in ("test_error", "best_test_error", "train_error", "ten_patch"):
+        stuck = [name for name, values in ((claim.baseline.name, b), (claim.variant.name, v))
+                 if np.mean(values) >= NEAR_CHANCE]
+        if stuck:
+            notes.append(f"{', '.join(stuck)}: mean error {NEAR_CHANCE:g}% or more, near chance")
+            verdict = DID_NOT_LEARN
     if claim.precondition == "baseline_overfits":
         fits = sum(overfits(by_seed_b[s]) for s in seeds)
         notes.append(f"{claim.baseline.name} overfit in {fits} of {len(seeds)} seed(s)")
@@ -135,7 +144,7 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
     if verdict is None:
         verdict = (stats.NO_VARIATION if stats.no_variation(interval)
                    else stats.verdict(interval, claim.direction))
-    size = "" if verdict in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED) else \
+    size = "" if verdict in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN) else \
         stats.size_verdict(interval, claim.paper_value)
     return {"interval": interval, "verdict": verdict, "size": size, "seeds": len(seeds), "sd": sd,
             "mde": mde, "needed": needed, "note": "; ".join(notes), "device": mine[0]["device"],
@@ -275,7 +284,7 @@ def forest_plot(summaries: dict, title: str = "The paper's claims: our effects w
                 r = table.loc[claim_id]
                 low = r["low"] if math.isfinite(r["low"]) else r["estimate"]
                 high = r["high"] if math.isfinite(r["high"]) else r["estimate"]
-                hollow = r["verdict"] in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED)
+                hollow = r["verdict"] in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN)
                 line = ax.errorbar(r["estimate"], y + offset,
                                    xerr=[[r["estimate"] - low], [high - r["estimate"]]], fmt=marker,
                                    color=color, capsize=3, ms=5, mfc="white" if hollow else color)
