@@ -149,6 +149,17 @@ def test_the_command_line_rejects_bad_input_at_once(capsys, tmp_path):
         assert time.perf_counter() - start < 2, "arguments are checked before the device is probed"
 
 
+def test_a_bad_claim_id_is_answered_at_once_in_a_fresh_process():
+    """Without --tier the default tier probes the device (seconds with TensorFlow): an
+    unknown id must not wait for it."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "alexnet_book.claims", "--only", "nope"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "ALEXNET_PROFILE": ""})
+    assert done.returncode == 2 and "unknown claim 'nope'" in done.stderr
+    assert time.perf_counter() - start < 5
+
+
 def test_equal_arms_at_an_equal_scale_run_once():
     jobs = claims.plan("full")
     keys = [(j.arm.training(), j.scale) for j in jobs]

@@ -72,6 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             table = report.summarise(rows).drop(columns=["device", "date"])
             print(table.to_string(float_format="{:.3f}".format))
         return 0
+    try:  # what needs no tier is checked first: resolving the default tier probes the device
+        runner.check_seeds(args.seeds)
+        for claim_id in args.only or ():
+            runner.get(claim_id)
+    except ValueError as error:
+        p.error(str(error))
     tier = args.tier
     if tier is None:
         from alexnet_book import profile as profiles

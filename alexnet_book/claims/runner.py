@@ -30,7 +30,7 @@ from alexnet_book.claims.registry import METRICS, Arm, Claim, Scale, UnknownClai
 #: device and the date, under benchmarks/results/claims/).
 CPU_COMMAND = "nice -n 19 python -m alexnet_book.claims --tier cpu"
 GPU_COMMAND = ("KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false "
-               "python -m alexnet_book.claims --tier full --part K/8  # K = 1 .. 8")
+               "python -m alexnet_book.claims --tier full --part K/8")
 #: Pixels added on each side before random crops (28 -> 32 -> 28: the paper's 224 of 256).
 CROP_PADDING = 2
 
