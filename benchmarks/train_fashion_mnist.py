@@ -37,9 +37,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="auto: bfloat16 on GPUs of compute capability >= 8.0, float16 on "
                              "older GPUs, float32 on the CPU")
     parser.add_argument("--schedule", default="steps", choices=("steps", "plateau"),
-                        help="steps: the paper's divide-by-ten steps at 60%% and 90%% of the "
-                             "epochs (training.step_schedule); plateau: divide by ten when "
-                             "validation accuracy stalls for 2 epochs (training.paper_recipe)")
+                        help="steps: divide by ten at 60%% and 90%% of the epochs "
+                             "(training.step_schedule), a stand-in for the paper's rule of "
+                             "dividing when the validation error stops improving (section 5); "
+                             "plateau: divide by ten when validation accuracy stalls for 2 "
+                             "epochs (training.paper_recipe)")
     parser.add_argument("--label-smoothing", type=fraction, default=0.0)
     parser.add_argument("--augment", default="none", choices=("none", "late", "all"),
                         help=f"per-image shifts of up to {SHIFT} pixels and horizontal flips: "
