@@ -186,7 +186,7 @@ def test_gpu_scripts_parse_and_refuse_an_unknown_part():
         assert subprocess.run(["bash", "-n", str(ROOT / "tools" / script)]).returncode == 0
     out = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), "everything"],
                          capture_output=True, text=True, timeout=30)
-    assert out.returncode == 2 and "benchmarks|claims" in out.stderr
+    assert out.returncode == 2 and "benchmarks | claims K/N" in out.stderr
 
 
 def test_stored_results_are_labelled():

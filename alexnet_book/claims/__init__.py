@@ -3,7 +3,8 @@
 - :mod:`~alexnet_book.claims.registry`: what a claim, an arm, a scale and a metric are
   (built with keywords, checked when built), the tiers, the decay arithmetic;
 - :mod:`~alexnet_book.claims.paper`: the paper's claims, one entry each (``CLAIMS``);
-- :mod:`~alexnet_book.claims.runner`: the plan, the runs, resuming, workers;
+- :mod:`~alexnet_book.claims.plan`: choosing claims, the jobs and their parts;
+- :mod:`~alexnet_book.claims.runner`: the runs, resuming, workers;
 - :mod:`~alexnet_book.claims.store`: result lines written whole and read with every
   problem named by file and line;
 - :mod:`~alexnet_book.claims.report`: effects, intervals, verdicts, power, the table,

@@ -12,8 +12,9 @@ import numpy as np
 
 from alexnet_book import stats
 from alexnet_book.claims.paper import CLAIMS
+from alexnet_book.claims.plan import get
 from alexnet_book.claims.registry import METRICS, TIERS, UnknownClaimError, check_tier
-from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, get, unpack_correct
+from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, unpack_correct
 
 #: Verdicts for designs whose precondition failed or whose metric has no value.
 BASELINE_DID_NOT_OVERFIT = "beyond this scale: the baseline did not overfit"

@@ -253,7 +253,7 @@ def stored_rows(repository: str, tier: str = "full", warn: bool = True) -> list[
 
 def current_scales(tier: str) -> dict[tuple[str, str], str]:
     """(claim, arm) -> the scale record (as JSON) the registry runs them at in ``tier``."""
-    from alexnet_book.claims.runner import plan
+    from alexnet_book.claims.plan import plan
 
     return {(c.claim, c.arm): json.dumps(job.scale_record(), sort_keys=True)
             for job in plan(tier) for c in job.consumers}
