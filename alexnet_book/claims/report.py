@@ -20,6 +20,7 @@ from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, unpack_correct
 BASELINE_DID_NOT_OVERFIT = "beyond this scale: the baseline did not overfit"
 THRESHOLD_NOT_REACHED = "threshold not reached by either arm"
 DID_NOT_LEARN = "beyond this scale: an arm did not learn (error near chance)"
+ONE_SEED = "one seed so far: no interval yet"
 #: An arm whose mean error (%) is at least this did not learn (chance is 90% on 10 classes).
 NEAR_CHANCE = 80.0
 #: The validation loss at the end must exceed its lowest value by this fraction for a run
@@ -142,10 +143,12 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
         if claim.paper_value is not None:
             effect = math.log(claim.paper_value) if metric.comparison == "ratio" else claim.paper_value
             needed = stats.seeds_needed(sd, effect)
+    if verdict is None and len(seeds) == 1:
+        verdict = ONE_SEED
     if verdict is None:
         verdict = (stats.NO_VARIATION if stats.no_variation(interval)
                    else stats.verdict(interval, claim.direction))
-    size = "" if verdict in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN) else \
+    size = "" if verdict in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN, ONE_SEED) else \
         stats.size_verdict(interval, claim.paper_value)
     return {"interval": interval, "verdict": verdict, "size": size, "seeds": len(seeds), "sd": sd,
             "mde": mde, "needed": needed, "note": "; ".join(notes), "device": mine[0]["device"],
