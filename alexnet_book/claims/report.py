@@ -258,7 +258,9 @@ def power_table(rows: Sequence[dict]):
 def forest_plot(summaries: dict, title: str = "The paper's claims: our effects with 95% intervals"):
     """Each claim's effect and interval (one colour and marker per tier or source) beside
     the paper's value (a black diamond): differences in points on the left, ratios on a
-    log axis on the right, with no effect as a dotted line.
+    log axis on the right, with no effect as a dotted line. A hollow marker is a design whose
+    precondition failed; a point beyond the axis is drawn at its edge as an arrowhead; a
+    single seed is a point without an interval.
 
     Args:
         summaries: label -> :func:`summarise` output (e.g. {"CPU tier, stored": ...}).
@@ -278,38 +280,53 @@ def forest_plot(summaries: dict, title: str = "The paper's claims: our effects w
     offsets = np.linspace(-0.2, 0.2, len(summaries)) if len(summaries) > 1 else [0.0]
     markers = ("o", "s", "^", "v")
     handles = {}
+    no_effect = (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN)
     for ax, (kind, ids) in zip(axes, kinds.items()):
         ys = np.arange(len(ids))[::-1]
-        shown = []
+        ratio = kind == "ratio"
+        null = 1.0 if ratio else 0.0
+        points = []  # (label, y, estimate, low, high, colour, marker, hollow)
         for (label, table), offset, color, marker in zip(summaries.items(), offsets, plots.PALETTE, markers):
             for y, claim_id in zip(ys, ids):
                 if claim_id not in table.index:
                     continue
                 r = table.loc[claim_id]
-                low = r["low"] if math.isfinite(r["low"]) else r["estimate"]
-                high = r["high"] if math.isfinite(r["high"]) else r["estimate"]
-                hollow = r["verdict"] in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN)
-                line = ax.errorbar(r["estimate"], y + offset,
-                                   xerr=[[r["estimate"] - low], [high - r["estimate"]]], fmt=marker,
-                                   color=color, capsize=3, ms=5, mfc="white" if hollow else color)
-                handles.setdefault(label, line)
-                shown += [low, high]
+                low, high = r["low"], r["high"]
+                informative = math.isfinite(low) and math.isfinite(high) and (not ratio or low > 0)
+                if not informative:  # one seed: the point alone
+                    low = high = r["estimate"]
+                points.append((label, y + offset, r["estimate"], low, high, color, marker,
+                               r["verdict"] in no_effect))
+        # the axis spans the paper's values and the effects of designs that held, so one
+        # runaway interval or an arm that never learned does not squash the rest
+        paper = [CLAIMS[i].paper_value for i in ids if CLAIMS[i].paper_value is not None]
+        anchors = [null, *paper] + [p[2] for p in points if not p[7]]
+        if ratio:
+            anchors = [a for a in anchors if a > 0]
+            lo, hi = min(anchors) / 4, max(anchors) * 4
+        else:
+            span = max(anchors) - min(anchors) or 1.0
+            lo, hi = min(anchors) - span, max(anchors) + span
+        for label, y, estimate, low, high, color, marker, hollow in points:
+            shown = min(max(estimate, lo), hi)
+            clipped = shown != estimate
+            low, high = min(max(low, lo), hi), min(max(high, lo), hi)
+            line = ax.errorbar(shown, y, xerr=[[max(shown - low, 0)], [max(high - shown, 0)]],
+                               fmt=("<" if estimate < lo else ">") if clipped else marker, color=color,
+                               capsize=3, ms=6 if clipped else 5, mfc="white" if hollow else color)
+            handles.setdefault(label, line)
         for y, claim_id in zip(ys, ids):
             value = CLAIMS[claim_id].paper_value
             if value is not None:
                 handles.setdefault("paper", ax.plot(value, y, "D", color="black", ms=6)[0])
-                shown.append(value)
-        null = 1.0 if kind == "ratio" else 0.0
         ax.axvline(null, color="gray", lw=1, ls=":")
         ax.set_yticks(ys, [CLAIMS[i].title for i in ids], fontsize=8)
         ax.set_ylim(-0.6, len(ids) - 0.4)
+        ax.set_xlim(lo, hi)
         ax.grid(axis="x", alpha=0.3)
-        if kind == "ratio":
+        if ratio:
             ax.set_xscale("log")
-            values = [v for v in shown + [null] if v > 0]
-            lo, hi = min(values) / 1.5, max(values) * 1.5
-            ax.set_xlim(lo, hi)
-            ticks = [t for t in (1 / 16, 1 / 8, 0.25, 0.5, 1, 2, 4, 8, 16, 32) if lo <= t <= hi]
+            ticks = [t for t in (1 / 64, 1 / 16, 0.25, 1, 4, 16, 64) if lo <= t <= hi]
             ax.xaxis.set_major_locator(FixedLocator(ticks))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
