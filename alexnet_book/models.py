@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from alexnet_book.layers import LocalResponseNormalization
+from alexnet_book.layers import LocalResponseNormalization, TowerConv2D
 
 NORMS = ("lrn", "batchnorm", None)
 #: The middle convolutions ``alexnet(drop_conv=...)`` can remove (section 7's ablation).
@@ -165,18 +165,18 @@ def alexnet(
                             **init(False))(x)
     x = normalise(x, 1)
     x = keras.layers.MaxPooling2D(pool_size, strides=2, name="pool1")(x)
-    x = keras.layers.Conv2D(filters[1], 5, padding="same", groups=towers, activation="relu",
-                            name="conv2", **init(True))(x)
+    x = TowerConv2D(filters[1], 5, padding="same", groups=towers, activation="relu",
+                    name="conv2", **init(True))(x)
     x = normalise(x, 2)
     x = keras.layers.MaxPooling2D(pool_size, strides=2, name="pool2")(x)
     if drop_conv != 3:
         x = keras.layers.Conv2D(filters[2], 3, padding="same", activation="relu", name="conv3",
                                 **init(False))(x)
     if drop_conv != 4:
-        x = keras.layers.Conv2D(filters[3], 3, padding="same", groups=towers, activation="relu",
-                                name="conv4", **init(True))(x)
-    x = keras.layers.Conv2D(filters[4], 3, padding="same", groups=towers, activation="relu",
-                            name="conv5", **init(True))(x)
+        x = TowerConv2D(filters[3], 3, padding="same", groups=towers, activation="relu",
+                        name="conv4", **init(True))(x)
+    x = TowerConv2D(filters[4], 3, padding="same", groups=towers, activation="relu",
+                    name="conv5", **init(True))(x)
     x = keras.layers.MaxPooling2D(pool_size, strides=2, name="pool5")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="fc6", **init(True))(x)
@@ -402,6 +402,35 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
             "stride": jump,
         })
     return pd.DataFrame(rows).set_index("layer")
+
+
+def summary_text(model: keras.Model, line_length: int = 80) -> str:
+    """Keras' ``model.summary()`` as plain text: the same box-drawn table, without the
+    terminal colours Rich gives it (they do not read on the website's code background).
+
+    Keras writes the plain table when given a ``print_fn``; in Jupyter, Rich then also
+    displays an empty block, which is captured here and dropped.
+
+    Args:
+        model: a built Keras model.
+        line_length: the table's width in characters (at least 40).
+
+    Returns:
+        The summary's lines joined with newlines, no trailing newline.
+
+    Raises:
+        ValueError: ``line_length`` is below 40.
+    """
+    if line_length < 40:
+        raise ValueError(f"line_length must be at least 40 characters, got {line_length}")
+    try:
+        from IPython.utils.capture import capture_output
+    except ImportError:  # the library itself does not need IPython
+        from contextlib import nullcontext as capture_output
+    lines: list[str] = []
+    with capture_output():
+        model.summary(line_length=line_length, print_fn=lines.append)
+    return "\n".join(lines).rstrip("\n")
 
 
 #: Filters of the four-layer network (cuda-convnet's CIFAR-10 example: three 5x5

@@ -93,7 +93,7 @@ def test_quotes_are_whole_or_marked_where_cut():
     assert "made by the network's softmax layer on the ten patches" in claims.get("ten_patch").quote
     assert "[Footnote 2:] ..." in claims.get("towers").quote
     glorot = claims.paper_vs_here("init_glorot", stored={})
-    assert glorot.startswith("Course question, not in the paper (section 5 (course question)): Does Keras")
+    assert glorot.startswith("Course question, not in the paper (section 5): Does Keras")
 
 
 def test_the_weight_decay_design_states_its_cumulative_shrink():
@@ -167,7 +167,7 @@ def test_equal_arms_at_an_equal_scale_run_once():
     main = claims.get("lrn").scale("full")
     served = {j.arm.name: {c.claim for c in j.consumers} for j in jobs if j.arm.net == "alexnet"
               and j.scale == main}
-    assert served["AlexNet (Glorot init)"] == {"lrn", "batchnorm", "overlapping_pool", "weight_decay",
+    assert served["AlexNet (Glorot init)"] == {"batchnorm", "overlapping_pool", "weight_decay",
                                                "init_glorot", "depth"}
     crops = [j for j in jobs if j.arm.crops_and_flips]
     assert len(crops) == 1 and {c.claim for c in crops[0].consumers} == {"crops_flips", "ten_patch"}
@@ -302,11 +302,14 @@ def test_the_step_recorder_gives_each_batchs_own_error():
 _SCALES: dict = {}
 
 
-def row(claim, arm, seed, metrics, learning_rate=0.01, profile_name="quick", **extra):
-    """A result line as the runner writes it, at the registry's current scale."""
+def row(claim, arm, seed, metrics, learning_rate=None, profile_name="quick", **extra):
+    """A result line as the runner writes it, at the registry's current scale (and the
+    arm's first learning rate unless one is given)."""
     if profile_name not in _SCALES:
         _SCALES[profile_name] = store.current_scales(profile_name)
-    scale = json.loads(_SCALES[profile_name].get((claim, arm), "null"))
+    scale, rates = _SCALES[profile_name].get((claim, arm), ("null", (0.01,)))
+    scale = json.loads(scale)
+    learning_rate = rates[0] if learning_rate is None else learning_rate
     return {"claim": claim, "arm": arm, "seed": seed, "learning_rate": learning_rate,
             "profile": profile_name, "metrics": metrics, "epochs": 1, "images": 128, "seconds": 1.0,
             "device": "test CPU", "backend": "jax", "versions": {"keras": keras.__version__},
@@ -317,8 +320,18 @@ def test_stored_lines_of_an_older_scale_are_not_used(tmp_path, monkeypatch):
     rows = difference_rows("lrn", -1.4, profile_name="cpu")
     old = [{**r, "seed": r["seed"] + 10, "scale": {**r["scale"], "epochs": 1}} for r in rows]
     _stored_files(tmp_path, monkeypatch, {"claims-cpu-x.jsonl": _lines(rows + old)})
-    with pytest.warns(store.DuplicateResultsWarning, match=r"10 stored cpu line\(s\) ran at a scale"):
+    with pytest.warns(store.DuplicateResultsWarning, match=r"10 stored line\(s\) ran an arm, scale or "
+                                                         r"learning rate the registry no longer holds"):
         assert len(claims.stored_rows(REPO, "cpu")) == len(rows)
+
+
+def test_stored_lines_of_a_retired_arm_or_rate_are_kept_in_the_file_but_not_used():
+    rows = difference_rows("lrn", -1.4, seeds=2, profile_name="cpu")
+    retired = [{**rows[0], "arm": "AlexNet (Glorot init)"}, {**rows[1], "learning_rate": 0.01}]
+    kept, note = store.drop_stale(rows + retired)
+    assert kept == rows
+    assert note.startswith("2 stored line(s) ran an arm, scale or learning rate")
+    assert store.drop_stale(rows) == (rows, None)
 
 
 def difference_rows(claim_id, effect, seeds=5, profile_name="quick", noise=0.05):
@@ -476,8 +489,8 @@ def test_result_lines_with_a_missing_field_or_unknown_values_are_refused():
         claims.validate_rows(missing)
     with pytest.raises(claims.ResultsFormatError, match="unknown claim 'lrm'; valid claims: relu_tanh"):
         claims.validate_rows([{**good[0], "claim": "lrm"}])
-    with pytest.raises(claims.ResultsFormatError, match="has no arm 'LRN'; its arms"):
-        claims.validate_rows([{**good[0], "arm": "LRN"}])
+    with pytest.raises(claims.ResultsFormatError, match="arm must be an arm's name"):
+        claims.validate_rows([{**good[0], "arm": 3}])
     with pytest.raises(claims.ResultsFormatError, match="metrics of claim 'lrn' must hold test_error"):
         claims.validate_rows([{**good[0], "metrics": {}}])
     with pytest.raises(claims.ResultsFormatError, match="seed must be an integer >= 0"):

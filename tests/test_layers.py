@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from keras_checks import assert_survives_save_and_load
 
-from alexnet_book.layers import LocalResponseNormalization, from_torch_settings
+from alexnet_book.layers import LocalResponseNormalization, TowerConv2D, from_torch_settings
 
 
 def _random(shape, seed=0):
@@ -100,3 +100,33 @@ def test_uint8_inputs_are_normalised_in_float():
     out = keras.ops.convert_to_numpy(layer(x))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, keras.ops.convert_to_numpy(layer(x.astype("float32"))), rtol=1e-6)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_tower_conv_equals_grouped_conv2d(groups):
+    """The per-tower computation gives Conv2D(groups=...)'s result and gradients with the
+    same weights: only how it is computed differs."""
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 9, 9, 8)), tf.float32)
+    options = dict(filters=12, kernel_size=3, padding="same", groups=groups, use_bias=True)
+    tower, grouped = TowerConv2D(**options), keras.layers.Conv2D(**options)
+    tower.build(x.shape)
+    grouped.build(x.shape)
+    grouped.set_weights([w + 0.1 * np.random.default_rng(1).normal(size=w.shape)
+                         for w in tower.get_weights()])
+    tower.set_weights(grouped.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        out_tower, out_grouped = tower(x), grouped(x)
+        loss_tower, loss_grouped = tf.reduce_sum(out_tower ** 2), tf.reduce_sum(out_grouped ** 2)
+    np.testing.assert_allclose(out_tower, out_grouped, rtol=1e-5, atol=1e-5)
+    for a, b in zip(tape.gradient(loss_tower, [x, *tower.trainable_weights]),
+                    tape.gradient(loss_grouped, [x, *grouped.trainable_weights])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_tower_conv_config_round_trip_and_save_load(tmp_path):
+    layer = TowerConv2D(8, 3, groups=2, padding="same", name="conv2")
+    assert TowerConv2D.from_config(layer.get_config()).get_config() == layer.get_config()
+    model = keras.Sequential([keras.Input((7, 7, 4)), layer], name="towers")
+    loaded = assert_survives_save_and_load(model, _random((2, 7, 7, 4)), tmp_path)
+    assert isinstance(loaded.layers[0], TowerConv2D) and loaded.layers[0].groups == 2

@@ -9,7 +9,6 @@ backend), so a mistake is answered at once.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -67,13 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows, problems = store.read_file(args.report)
         except (OSError, store.ResultsFormatError) as error:
             p.error(str(error))
-        current = {tier: store.current_scales(tier) for tier in {r["profile"] for r in rows}}
-        kept = [r for r in rows if json.dumps(r.get("scale"), sort_keys=True)
-                == current[r["profile"]].get((r["claim"], r["arm"]))]
-        if len(kept) < len(rows):
-            problems.append(f"{len(rows) - len(kept)} line(s) ran at a scale the registry no longer holds; "
-                            "not used")
-        rows = kept
+        rows, note = store.drop_stale(rows)
+        problems += [note] if note else []
         for problem in problems:
             print(problem, file=sys.stderr)
         with pd.option_context("display.width", 220, "display.max_colwidth", 90):

@@ -186,7 +186,7 @@ def describe_result(result: dict, claim_id: str) -> str:
     """``"+0.41 pt [-0.20, 1.02], 3 seeds, detects >= 1.10 pt"``."""
     interval = result["interval"]
     unit = METRICS[CLAIMS[claim_id].metric].unit
-    text = f"{interval.describe(2, unit)}, {result['seeds']} seeds"
+    text = f"{interval.describe(2, unit)}, {result['seeds']} seed{'' if result['seeds'] == 1 else 's'}"
     if result["mde"] is not None and math.isfinite(result["mde"]):
         text += (f", detects x{result['mde']:.2f}" if unit == "" else f", detects >= {result['mde']:.2f}{unit}")
     return text

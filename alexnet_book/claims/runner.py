@@ -287,6 +287,8 @@ def _rows(job: Job, seed: int, rate: float, trained: _Trained, by_evaluation: di
             m["steps_run"] = steps_run
             m["threshold"] = consumer.threshold
         curves = {"val_error": trained.val_error, "val_loss": trained.val_loss} if job.scale.val_images else {}
+        if consumer.threshold is not None:  # each step's error: a threshold can be re-read later
+            curves["step_error"] = [round(float(e), 4) for e in trained.recorder.errors]
         rows.append({
             "claim": consumer.claim, "arm": consumer.arm, "seed": seed, "learning_rate": rate,
             "profile": job.tier, "metrics": m, "curves": curves,

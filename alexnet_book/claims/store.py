@@ -10,6 +10,7 @@ it. Reading checks every line against the registry.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -155,10 +156,8 @@ def validate_rows(rows: Sequence[dict], source: str = "results") -> list[dict]:
             raise ResultsFormatError(f"{where}: unknown claim {row['claim']!r}; valid claims: "
                                      f"{', '.join(CLAIMS)}")
         claim = CLAIMS[row["claim"]]
-        arms = [a.name for a in claim.arms()]
-        if row["arm"] not in arms:
-            raise ResultsFormatError(f"{where}: claim {claim.id!r} has no arm {row['arm']!r}; "
-                                     f"its arms: {arms}")
+        if not isinstance(row["arm"], str) or not row["arm"]:
+            raise ResultsFormatError(f"{where}: arm must be an arm's name, got {row['arm']!r}")
         if row["profile"] not in TIERS:
             raise ResultsFormatError(f"{where}: unknown tier {row['profile']!r}; valid: {', '.join(TIERS)}")
         if isinstance(row["seed"], bool) or not isinstance(row["seed"], int) or row["seed"] < 0:
@@ -236,27 +235,37 @@ def stored_rows(repository: str, tier: str = "full", warn: bool = True) -> list[
         rows += validate_rows(found, name)
         problems += cut
     merged, notes = merge([r for r in rows if r["profile"] == tier])
-    current, stale = current_scales(tier), 0
-    kept = []
-    for row in merged:
-        if json.dumps(row.get("scale"), sort_keys=True) == current.get((row["claim"], row["arm"])):
-            kept.append(row)
-        else:
-            stale += 1
-    if stale:
-        notes.append(f"{stale} stored {tier} line(s) ran at a scale the registry no longer holds; not used")
-    merged = kept
+    merged, note = drop_stale(merged)
+    notes += [note] if note else []
     if warn and (problems or notes):
         warnings.warn("; ".join(problems + notes), DuplicateResultsWarning, stacklevel=2)
     return merged
 
 
-def current_scales(tier: str) -> dict[tuple[str, str], str]:
-    """(claim, arm) -> the scale record (as JSON) the registry runs them at in ``tier``."""
+def current_scales(tier: str) -> dict[tuple[str, str], tuple[str, tuple[float, ...]]]:
+    """(claim, arm) -> the scale record (as JSON) the registry runs them at in ``tier`` and
+    the learning rates it tries."""
     from alexnet_book.claims.plan import plan
 
-    return {(c.claim, c.arm): json.dumps(job.scale_record(), sort_keys=True)
+    return {(c.claim, c.arm): (json.dumps(job.scale_record(), sort_keys=True), tuple(job.rates))
             for job in plan(tier) for c in job.consumers}
+
+
+def drop_stale(rows: Sequence[dict]) -> tuple[list[dict], str | None]:
+    """The rows the registry still runs (the same claim, arm, scale and a learning rate of
+    its grid), and a note counting the others (None if there are none): a design that
+    changed leaves its old lines in the file, where they stay as a record but are not used."""
+    current = {tier: current_scales(tier) for tier in {r["profile"] for r in rows}}
+    kept = []
+    for row in rows:
+        scale, rates = current[row["profile"]].get((row["claim"], row["arm"]), (None, ()))
+        if scale == json.dumps(row.get("scale"), sort_keys=True) and any(
+                math.isclose(row["learning_rate"], r) for r in rates):
+            kept.append(row)
+    stale = len(rows) - len(kept)
+    note = (f"{stale} stored line(s) ran an arm, scale or learning rate the registry no longer "
+            "holds; not used") if stale else None
+    return kept, note
 
 
 def check_complete(rows: Sequence[dict], tier: str, min_seeds: int = 1) -> None:
