@@ -179,3 +179,100 @@ def test_chapters_cite_the_paper_and_exist_in_the_bibliography(path):
     assert not missing, f"{path.name} cites unknown keys {missing}"
     if not path.name.startswith("00"):
         assert "section" in text.lower(), f"{path.name} never cites the paper by section"
+
+
+# What the website shows a learner (issue 31): test machinery in tags, checks folded under
+# one printed line, tracking shown where chapter 0 teaches it, a "Key results" box per chapter.
+NBVAL_TAGS = {"nbval-ignore-output", "nbval-skip", "nbval-check-output", "nbval-raises-exception",
+              "raises-exception"}
+FOLDED = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+
+
+def _tags(cell) -> set[str]:
+    return set(cell.metadata.get("tags", []))
+
+
+def _printed(cell) -> str:
+    return "".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_nbval_markers_are_tags_not_comments(path):
+    """nbval reads its markers from cell tags as well as comments (nbval.plugin's
+    metadata_tags); tags stay off the page, comments would be printed in the code."""
+    cells = code_cells(read(path))
+    comments = [i for i, cell in enumerate(cells) if "NBVAL_" in cell.source]
+    assert not comments, f"{path.name}: code cells {comments} carry an NBVAL comment: use a tag"
+    tagged = [i for i, cell in enumerate(cells) if _tags(cell) & NBVAL_TAGS]
+    assert tagged, f"{path.name}: no cell tagged {sorted(NBVAL_TAGS)} (are its outputs all reproducible?)"
+
+
+def test_nbval_honours_the_tags_the_notebooks_use():
+    from nbval.plugin import find_metadata_tags
+
+    assert dict(find_metadata_tags({"tags": ["nbval-ignore-output", "hide-input"]})) == {"check": False}
+    assert dict(find_metadata_tags({"tags": ["nbval-skip"]})) == {"skip": True}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_learning_checks_are_folded_under_one_printed_line(path):
+    """A cell guarded by PROFILE.checks_learning (a name only the test profiles need) is
+    folded, and says what it checked in one compared line that starts with "check:"."""
+    for index, cell in enumerate(code_cells(read(path))):
+        if "PROFILE.checks_learning" not in cell.source:
+            continue
+        assert _tags(cell) & {"hide-input", "hide-cell"}, f"{path.name}: check cell {index} is not folded"
+        assert not _tags(cell) & NBVAL_TAGS, f"{path.name}: check cell {index}'s line is not compared"
+        lines = _printed(cell).splitlines()
+        assert len(lines) == 1 and lines[0].startswith("check: "), (
+            f"{path.name}: check cell {index} prints {lines}, not one 'check: ...' line")
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if not p.name.startswith("00")],
+                         ids=[p.name for p in NOTEBOOKS if not p.name.startswith("00")])
+def test_tracking_is_shown_in_chapter_0_and_folded_elsewhere(path):
+    for index, cell in enumerate(code_cells(read(path))):
+        if "tracking.sync_hint" in cell.source:
+            assert _tags(cell) & FOLDED, f"{path.name}: cell {index} shows W&B's upload hint again"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_measuring_commands_are_printed_once_per_chapter(path):
+    """The claims' measuring commands once per chapter at most, never once per claim."""
+    from alexnet_book import claims
+
+    text = "".join(_printed(cell) for cell in code_cells(read(path)))
+    for command in (claims.GPU_COMMAND, claims.CPU_COMMAND):
+        assert text.count(command) <= 1, f"{path.name} prints `{command}` {text.count(command)} times"
+
+
+def _key_results(notebook) -> list[str]:
+    """The lines glued as "key_results" (myst-nb's glue format) by the chapter's code."""
+    found = []
+    for cell in code_cells(notebook):
+        for output in cell.outputs:
+            if output.get("metadata", {}).get("scrapbook", {}).get("name") == "key_results":
+                prefix = output.metadata["scrapbook"]["mime_prefix"]
+                found.append(output.data[prefix + "text/markdown"])
+    assert len(found) == 1, f"{len(found)} cells glue key_results"
+    return found[0].splitlines()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_key_results_box_at_the_top_shows_computed_numbers(path):
+    """Each chapter opens with a "Key results" box: three to five numbers, one line each,
+    pasted from what a cell below computed (glue), so no number in the box is typed."""
+    notebook = read(path)
+    first_code = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    boxes = [i for i, cell in enumerate(notebook.cells)
+             if cell.cell_type == "markdown" and "{admonition} Key results" in cell.source]
+    assert len(boxes) == 1 and boxes[0] < first_code, f"{path.name}: no Key results box above the code"
+    box = notebook.cells[boxes[0]].source
+    assert "```{glue:md} key_results" in box
+    label = re.search(r"\{ref\}`[^<`]*<([^>]+)>`", box).group(1)
+    assert not re.search(r"\d", box.replace(label, "")), f"{path.name}: a number typed in the box"
+    assert any(cell.cell_type == "markdown" and f"({label})=" in cell.source for cell in notebook.cells)
+    lines = _key_results(notebook)
+    assert 3 <= len(lines) <= 5, f"{path.name}: {len(lines)} key results"
+    for line in lines:
+        assert re.match(r"- \*\*[^*]*\d[^*]*\*\*", line), f"{path.name}: {line!r} starts with no number"

@@ -42,7 +42,7 @@ _DATA_CACHE: dict = {}
 _MODEL_CACHE: dict = {}
 
 
-def _data(profile, scale: Scale) -> dict:
+def training_data(profile, scale: Scale) -> dict:
     """Training, validation and test arrays for a scale, cached per process."""
     from alexnet_book import data
 
@@ -273,7 +273,7 @@ def _evaluate(job: Job, model, arrays, trained: _Trained) -> dict[str, dict]:
 
 def _rows(job: Job, seed: int, rate: float, trained: _Trained, by_evaluation: dict, env: dict,
           first: bool, commit: str | None) -> list[dict]:
-    steps_per_epoch = len(_data(job.profile(), job.scale)["x_train"]) // job.profile().batch_size
+    steps_per_epoch = len(training_data(job.profile(), job.scale)["x_train"]) // job.profile().batch_size
     counting = any(c.threshold is not None for c in job.consumers)
     steps_run = len(trained.recorder.errors) if counting else trained.epochs_run * steps_per_epoch
     rows = []
@@ -326,7 +326,7 @@ def run_job_seed(job: Job, seed: int, done: set, emit, env: dict, commit: str | 
     """Train one job's runs for one seed (every rate of its grid), skipping runs whose rows
     are all in ``done``, and call ``emit(rows, planned_images, label)`` after each."""
     model, fresh, generators = _compiled(job)
-    arrays = _data(job.profile(), job.scale)
+    arrays = training_data(job.profile(), job.scale)
     middle = np.median(np.log(job.rates))
     fastest = None  # a grid's best steps so far for this seed: slower runs stop there
     first = True

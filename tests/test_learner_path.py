@@ -1,0 +1,107 @@
+"""What a learner reads on the built website: no test machinery (issue 31).
+
+Reads the pages that ``make book-strict`` writes to ``_build/html`` (the build
+``tests/test_site.py`` browses), as files: no browser needed. On every page of the table of
+contents: no nbval marker; in the code a notebook page shows (folded code included, since a
+reader can unfold it), no name that the page never defines; names only the test profiles
+need (``checks_learning``) and W&B's upload hint stay folded, except where chapter 0 teaches
+tracking; and the "Key results" box at the top of each chapter holds three to five lines
+that each start with a computed number.
+"""
+
+import re
+import subprocess
+import sys
+
+import pytest
+from bs4 import BeautifulSoup
+from test_site import HTML, NOTEBOOK_PAGES, PAGES
+
+pytestmark = pytest.mark.site
+
+# Names IPython defines in every kernel.
+KERNEL_BUILTINS = ["display", "get_ipython"]
+
+
+def _html(path: str) -> str:
+    file = HTML / f"{path}.html"
+    if not file.is_file():
+        pytest.fail(f"no _build/html/{path}.html: run `make book-strict` first")
+    return file.read_text(encoding="utf-8")
+
+
+def _page(path: str) -> BeautifulSoup:
+    return BeautifulSoup(_html(path), "html.parser")
+
+
+def _article(path: str):
+    return _page(path).select_one("article") or _page(path)
+
+
+def _shown_code(path: str) -> str:
+    """The code of every cell the page shows (folded or not), top to bottom."""
+    cells = _article(path).select("div.cell_input pre")
+    return "\n\n".join(cell.get_text() for cell in cells)
+
+
+def _unfolded(path: str):
+    """The page's article with folded content (<details>, myst-nb's hide-* tags) left out."""
+    article = _article(path)
+    for folded in article.select("details"):
+        folded.decompose()
+    return article
+
+
+def undefined_names(code: str) -> list[str]:
+    """Names the code reads but never defines (ruff's F821), as 'line: message'."""
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--select", "F821", "--output-format",
+         "concise", "--no-cache", "--stdin-filename", "page.py", "--config",
+         f"builtins = {KERNEL_BUILTINS}", "-"],
+        input=code, capture_output=True, text=True)
+    assert done.returncode in (0, 1), done.stderr
+    return [line.split(":", 1)[1] for line in done.stdout.splitlines() if "F821" in line]
+
+
+def test_the_undefined_name_check_finds_undefined_names():
+    assert undefined_names("x = 1\nprint(x, display)") == []
+    found = undefined_names("print(REPOSITORY)")
+    assert len(found) == 1 and "`REPOSITORY`" in found[0], found
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_nbval_marker_on_any_page(path):
+    assert "NBVAL" not in _html(path), f"{path}: an nbval marker is printed on the page"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PAGES)
+def test_the_code_on_a_page_defines_every_name_it_uses(path):
+    code = _shown_code(path)
+    assert "PROFILE = profile.current()" in code, f"{path}: the setup cell is not on the page"
+    assert undefined_names(code) == [], f"{path}: names the page never defines {undefined_names(code)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PAGES)
+def test_test_machinery_is_folded(path):
+    page = _unfolded(path)
+    assert "checks_learning" not in page.get_text(), f"{path}: a name of the test profiles shown unfolded"
+    outputs = " ".join(output.get_text() for output in page.select("div.cell_output"))
+    if not path.endswith("00_setup_and_tour"):  # chapter 0 teaches tracking
+        assert "wandb sync" not in outputs, f"{path}: W&B's upload hint printed again, unfolded"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PAGES)
+def test_key_results_box_holds_computed_lines(path):
+    article = _article(path)
+    boxes = [box for box in article.select("div.admonition")
+             if box.select_one(".admonition-title").get_text(strip=True) == "Key results"]
+    assert len(boxes) == 1, f"{path}: {len(boxes)} Key results boxes"
+    first_cell = article.select_one("div.cell")
+    assert first_cell is None or boxes[0] in first_cell.find_all_previous("div"), (
+        f"{path}: the Key results box is not above the first code cell")
+    items = [item.get_text(" ", strip=True) for item in boxes[0].select("li")]
+    assert 3 <= len(items) <= 5, f"{path}: {items}"
+    for item in items:
+        assert re.match(r"[+-]?\d", item), f"{path}: {item!r} does not start with a number"
+    assert boxes[0].select_one("a.reference.internal"), f"{path}: the box does not link to its cell"
