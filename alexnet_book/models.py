@@ -287,6 +287,21 @@ def seed_alexnet(
     return keras.Model(inputs, outputs, name="seed_alexnet")
 
 
+def small_cnn(input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int = 10) -> keras.Model:
+    """Chapter 0's small network, the course's baseline: two 3x3 convolution and 2x2
+    pooling stages (16 and 32 filters) and a softmax layer, 12,810 parameters at the
+    defaults, on Fashion-MNIST's 28x28 images at their own size."""
+    return keras.Sequential([
+        keras.Input(input_shape),
+        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ], name="small_cnn")
+
+
 def lenet5(input_shape: tuple[int, int, int] = (32, 32, 1), num_classes: int = 10) -> keras.Model:
     """LeNet-5 (LeCun et al., 1998), for contrast: 61,706 parameters at the defaults.
 

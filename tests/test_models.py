@@ -181,6 +181,18 @@ def test_layer_table_needs_layers():
         models.layer_table(empty)
 
 
+def test_summary_text_is_keras_summary_without_colours(paper_models):
+    text = models.summary_text(paper_models[1], line_length=80)
+    assert "\x1b" not in text, "terminal colour codes in the summary"
+    lines = text.splitlines()
+    assert lines[0] == 'Model: "alexnet"' and not text.endswith("\n")
+    assert max(len(line) for line in lines) == 80
+    assert any(line.startswith("│ lrn1 (LocalResponseNormalization)") for line in lines)
+    assert " Total params: 62,378,344 " in text
+    with pytest.raises(ValueError, match="line_length must be at least 40 characters, got 12"):
+        models.summary_text(paper_models[1], line_length=12)
+
+
 def test_zfnet_survives_clone():
     model = models.zfnet()
     clone = keras.models.clone_model(model)
@@ -224,3 +236,11 @@ def test_numpy_widths_are_accepted_like_python_numbers():
 def test_refused_widths_show_the_value_clearly(width, shown):
     with pytest.raises(ValueError, match=r"width must be a number >= 0.0625 .*" + shown):
         models.alexnet((67, 67, 3), 10, width=width)
+
+
+def test_small_cnn_is_chapter_0s_network():
+    model = models.small_cnn()
+    assert model.count_params() == 12_810
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+    assert model.output_shape == (None, 10)
