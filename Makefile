@@ -9,8 +9,10 @@
 #   make execute   refresh the stored outputs of every notebook (quick profile)
 #   make assignments  student notebooks and autograder zips under _build/assignments
 #                  (SEED=2027: a term's own variant, other numbers, in _build/assignments-seed2027)
-#   make grade SUBMISSIONS=dir  grade a folder of submissions (otter run, no Docker) into
-#                  grades.csv (GRADES=file; SEED=n for a variant's autograders)
+#   make grade SUBMISSIONS=dir  grade a folder of submissions (no Docker) into grades.csv and
+#                  grades-gradebook.csv, in a clean environment built from the autograders'
+#                  declarations and cached in _build/grade-env (GRADES=file; SEED=n for a
+#                  variant's autograders; OVERWRITE=1 to replace an existing CSV)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -38,11 +40,17 @@ $(STAMP): requirements.txt pyproject.toml
 data: $(STAMP)
 	$(BIN)/python -m alexnet_book.data
 
-# Headless Chromium for the site check.
+# Headless Chromium for the site check, and axe-core (npm, package-lock.json) that the check
+# injects into every page from node_modules/: installed here, never fetched while testing.
 browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing: sudo apt-get install chromium" >&2; exit 1; fi; }
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
+	  else echo "npm is missing: sudo apt-get install npm" >&2; exit 1; fi; }
+	@test -f node_modules/axe-core/axe.min.js -a node_modules/.package-lock.json -nt package-lock.json || \
+	  npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
 book: setup
 	$(BIN)/jupyter-book build . --builder html
@@ -85,16 +93,22 @@ execute: setup
 # copied to assignments/student/; with SEED, a variant (other numbers, matching hidden tests)
 # in _build/assignments-seed$(SEED), leaving assignments/student/ alone.
 SEED ?=
-assignments: setup
+assignments: $(STAMP)
 	$(BIN)/python tools/assignment_variant.py$(if $(SEED), --seed $(SEED))
 
-# A class's submissions (.ipynb, or the zips of the export cell) graded into one CSV.
+# A class's submissions (.ipynb, or the zips of the export cell) graded into one CSV, in the
+# clean environment the autograder zips declare (built once into GRADE_ENV, then reused), the
+# same as `tools/grade.py` gives. Needs a Python of the declared version with pip (the course's
+# .venv when it exists), not the course's setup or data.
 AUTOGRADERS = _build/assignments$(if $(SEED),-seed$(SEED))
 GRADES ?= grades.csv
-grade: setup
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [SEED=n] [GRADES=grades.csv]" >&2; exit 2; }
+GRADE_ENV ?= _build/grade-env
+GRADE_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+grade:
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [SEED=n] [GRADES=grades.csv] [OVERWRITE=1]" >&2; exit 2; }
 	@test -d $(AUTOGRADERS) || $(MAKE) --no-print-directory assignments SEED=$(SEED)
-	$(BIN)/python tools/grade.py $(SUBMISSIONS) --autograders $(AUTOGRADERS) --output $(GRADES)
+	$(GRADE_PYTHON) tools/grade.py $(SUBMISSIONS) --autograders $(AUTOGRADERS) --output $(GRADES) \
+	  --environment $(GRADE_ENV)$(if $(OVERWRITE), --overwrite)
 
 # After committing a change to the library: the notebooks' Colab cell installs that commit.
 pin: setup
