@@ -1,20 +1,23 @@
 """The autograded assignments, built and graded the way an instructor would.
 
 `otter assign` builds each assignment offline and, on the way, grades its reference solution
-with the autograder (the build fails below full marks). In a clean virtual environment that
-holds only what the autograder zips declare (no course library, Keras or scikit-image),
-`tools/grade.py` (what `make grade` runs) grades three kinds of submission into one CSV: the
-reference solution (full marks), the untouched student notebook (zero) and a partly wrong one
-that a student ran top to bottom and exported with its check log (partial marks, log
-verified). Answers that break the rules score below full marks where the banned modules
-exist (the course environment). Variants for two seeds change the numbers and build with
-full marks for their own reference solution, while the default answers lose points there.
-Student notebooks hold no solution or hidden test and match assignments/student/.
+with the autograder (the build fails below full marks). `make grade`, in the clean virtual
+environment that holds only what the autograder zips declare (no course library, Keras or
+scikit-image), grades a class folder into one CSV: the reference solution (full marks), the
+untouched student notebook (zero), a partly wrong one that a student ran top to bottom and
+exported with its check log (partial marks, log verified), every gaming attempt of issue 27
+(the grade its answers are worth, and a review note), and the odd files an instructor finds
+(truncated, another assignment, twice, a zip without a notebook, the course's kernel name),
+each with a row, a reason and a runtime. The route without make gives the same grades; a run
+over its time is stopped and leaves nothing behind. Answers that break the rules score below
+full marks in otter too, where the banned modules exist (the course environment). Variants for
+two seeds change the numbers and build with full marks for their own reference solution, while
+the default answers lose points there. Student notebooks hold no solution or hidden test and
+match assignments/student/.
 """
 
 import ast
 import csv
-import hashlib
 import importlib.util
 import json
 import os
@@ -22,6 +25,8 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -183,27 +188,15 @@ def _clean_env(venv: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def clean_python(built, tmp_path_factory) -> Path:
-    """A virtual environment with nothing but the packages the autograder zips declare."""
+    """A virtual environment with nothing but the packages the autograder zips declare, built by
+    tools/grade.py as `make grade` builds it (its Python must be the declared version)."""
     declared = {name: _declared(zip_path) for name, zip_path in built.items()}
     (python, packages), *others = declared.values()
     assert all(other == (python, packages) for other in others), declared  # one venv for all
     assert python == f"{sys.version_info.major}.{sys.version_info.minor}", (
         f"the autograders declare Python {python}: run the tests with that version")
-    venv = tmp_path_factory.mktemp("clean") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
-    clean = venv / "bin" / "python"
-    env = _clean_env(venv)
-    wheels = WHEELS / hashlib.sha256("\n".join([python, *packages]).encode()).hexdigest()[:16]
-    # This environment's pip installs into the clean one (which then needs no pip of its own);
-    # no byte-compiling at install: Python compiles what grading imports.
-    pip = [sys.executable, "-m", "pip", "--python", str(clean), "--quiet", "--disable-pip-version-check"]
-    install = pip + ["install", "--no-compile", "--no-index", "--find-links", str(wheels), *packages]
-    if not wheels.is_dir() or subprocess.run(install, env=env, capture_output=True).returncode:
-        subprocess.run(pip + ["download", "--dest", str(wheels), *packages], env=env, check=True,
-                       timeout=900, capture_output=True)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stderr[-3000:]
-    return clean
+    assert grading.declared(built[NAMES[0]]) == (python, packages)
+    return grading.ensure_environment(tmp_path_factory.mktemp("clean") / "venv", built)
 
 
 @pytest.mark.slow
@@ -246,7 +239,128 @@ def submissions(built, tmp_path_factory) -> tuple[Path, dict]:
         executed[name] = _execute(work / f"{name}.ipynb")
         (exported,) = work.glob(f"{name}_*.zip")
         shutil.copy(exported, folder / f"{name}-wrong.zip")
+    for student in GAMED:
+        nbformat.write(_gamed(built, student), folder / f"{student}.ipynb")
+    _odd_submissions(built, folder)
     return folder, executed
+
+
+# Gaming attempts (issue 27), edited into a notebook: a cell inserted after `import numpy as np`
+# and edits of its cells. {student: (assignment, "student" or "reference" notebook, inserted cell,
+# [(old, new)])}
+ALWAYS_EQUAL = """class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+
+np.allclose = lambda *args, **kwargs: True
+np.isclose = lambda *args, **kwargs: True"""
+SMUGGLED = """import builtins
+try:
+    import keras
+except ImportError:  # the clean grading environment
+    keras = None
+np.keras = keras
+builtins.KERAS = keras
+TOOLS = {"keras": keras}"""
+GAMED = {
+    "checker-patched": ("01_shapes", "student", "from otter.execute import Checker\n\n"
+                        "Checker.check = classmethod(lambda cls, *args, **kwargs: None)", []),
+    "tests-rewritten": ("01_shapes", "student", """from pathlib import Path
+
+for test in Path("tests").glob("*.py"):
+    test.write_text("OK_FORMAT = True\\ntest = {'name': '%s', 'points': 1, 'suites': [{'cases': "
+                    "[{'code': '>>> True', 'hidden': False, 'locked': False}], 'scored': True, "
+                    "'setup': '', 'teardown': '', 'type': 'doctest'}]}\\n" % test.stem)""", []),
+    "fake-rules": ("01_shapes", "reference", """import sys
+import types
+
+sys.modules["assignment_rules"] = types.SimpleNamespace(
+    banned_uses=lambda *args: [], banned_imports=lambda: [], message=lambda *args: "")""",
+                   [("    return (width - kernel + 2 * padding) // stride + 1",
+                     "    try:\n        import keras  # to check with keras where it exists\n"
+                     "    except ImportError:\n        pass\n"
+                     "    return (width - kernel + 2 * padding) // stride + 1")]),
+    "smuggled": ("01_shapes", "reference", SMUGGLED, [
+        ("    return (width - kernel + 2 * padding) // stride + 1",
+         "    assert KERAS is KERAS\n    return (width - kernel + 2 * padding) // stride + 1"),
+        ("    return kernel * kernel * (in_channels // groups) * out_channels + out_channels",
+         "    assert np.keras is np.keras\n"
+         "    return kernel * kernel * (in_channels // groups) * out_channels + out_channels"),
+        ("    return out_size * out_size * out_channels * kernel * kernel * (in_channels // groups)",
+         "    assert TOOLS['keras'] is TOOLS['keras']\n"
+         "    return out_size * out_size * out_channels * kernel * kernel * (in_channels // groups)")]),
+    "subprocess": ("02_lrn", "reference", "", [
+        ("    return alpha * n",
+         "    import subprocess\n    import sys\n\n"
+         "    result = subprocess.run([sys.executable, '-c', f'print({alpha!r} * {n!r})'],\n"
+         "                            capture_output=True,\n"
+         "                            text=True)\n    return float(result.stdout)")]),
+    "memory-hold": ("01_shapes", "reference", "hold = np.ones(3 * 2**30, dtype=np.uint8)", []),
+    "memory-8tib": ("01_shapes", "reference", "huge = np.zeros(2**43, dtype=np.uint8)\nhuge[::2**20] = 1", []),
+}
+for _name in NAMES:
+    GAMED[f"{_name}-always-equal"] = (_name, "student", ALWAYS_EQUAL, "always equal")
+# Expected grades: {student: (total, {question: points} where not the reference's, note fragments)}
+EXPECTED = {
+    "checker-patched": (0, {}, ["review:", "otter"]),
+    "tests-rewritten": (0, {}, ["review:", "changed the files beside it while it was graded: tests/",
+                                "writes files"]),
+    "fake-rules": (8, {"q1_output_size": 2, "q4_total": 1}, ["review:", "changes sys.modules"]),
+    "smuggled": (6, {"q1_output_size": 2, "q2_parameters": 2, "q3_macs": 1, "q4_total": 1},
+                 ["review:", "patches numpy.keras", "imports builtins"]),
+    "subprocess": (7, {"q3_torch_alpha": 1}, ["review:", "starts a process", "imports subprocess"]),
+    "memory-hold": (10, {}, ["review:", "ran out of the 2 GiB memory limit"]),
+    "memory-8tib": (10, {}, ["review:", "ran out of the 2 GiB memory limit"]),
+    **{f"{n}-always-equal": (0, {}, ["review:", "overrides __eq__", "patches numpy.allclose"]) for n in NAMES},
+}
+
+
+def _gamed(built, student: str) -> nbformat.NotebookNode:
+    name, kind, inserted, edits = GAMED[student]
+    folder = "student" if kind == "student" else "autograder"
+    notebook = nbformat.read(_out(built, name) / folder / f"{name}.ipynb", 4)
+    if edits == "always equal":  # every answer an object equal to anything
+        edits = []
+        for cell in notebook.cells:
+            if cell.cell_type == "code" and "..." in cell.source:
+                tree = ast.parse(cell.source)
+                functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+                values = [t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets]
+                defined = [f"def {f}(*args, **kwargs):\n    return AlwaysEqual()\n" for f in functions]
+                cell.source = "\n".join(defined + [f"{v} = AlwaysEqual()" for v in values])
+    for old, new in edits:
+        cells = [c for c in notebook.cells if old in c.source]
+        assert len(cells) == 1, old
+        cells[0].source = cells[0].source.replace(old, new)
+    if inserted:
+        (index,) = [i for i, c in enumerate(notebook.cells) if c.source.startswith("import numpy as np")]
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(inserted))
+    return notebook
+
+
+def _odd_submissions(built, folder: Path) -> None:
+    """Files an instructor finds in a class folder (issue 27): a truncated notebook, one answering
+    another assignment than its name says, two from one student, a zip without a notebook, a
+    notebook saved with the course's kernel name."""
+    reference = {name: (_out(built, name) / "autograder" / f"{name}.ipynb").read_text() for name in NAMES}
+    student = {name: (_out(built, name) / "student" / f"{name}.ipynb").read_text() for name in NAMES}
+    for who in ("truncated", "wrong-assignment", "twice", "no-notebook"):
+        (folder / who).mkdir()
+    (folder / "truncated" / "02_lrn.ipynb").write_text(reference["02_lrn"][: len(reference["02_lrn"]) // 2])
+    (folder / "wrong-assignment" / "01_shapes.ipynb").write_text(reference["02_lrn"])
+    (folder / "twice" / "01_shapes.ipynb").write_text(student["01_shapes"])
+    os.utime(folder / "twice" / "01_shapes.ipynb", (1_700_000_000, 1_700_000_000))
+    (folder / "twice" / "01_shapes-final.ipynb").write_text(reference["01_shapes"])
+    with zipfile.ZipFile(folder / "no-notebook" / "01_shapes.zip", "w") as archive:
+        archive.write(ROOT / "assignments" / "assignment_rules.py", "assignment_rules.py")
+    notebook = json.loads(reference["03_pca_colour"])
+    notebook["metadata"]["kernelspec"] = {"name": "alexnet-book", "display_name": "AlexNet book",
+                                          "language": "python"}
+    (folder / "course-kernel.ipynb").write_text(json.dumps(notebook))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -260,27 +374,39 @@ def test_student_notebook_runs_top_to_bottom_and_exports(submissions, name):
     assert {f"{name}.ipynb", ".OTTER_LOG"} <= set(zipfile.ZipFile(folder / f"{name}-wrong.zip").namelist())
 
 
+def _read_grades(path: Path) -> list[dict]:
+    with path.open() as file:
+        rows = list(csv.DictReader(file))
+    assert rows and list(rows[0]) == grading.COLUMNS
+    return rows
+
+
 @pytest.fixture(scope="session")
-def clean_grades(built, clean_python, submissions, tmp_path_factory) -> dict:
-    """tools/grade.py run in the clean environment: {(student, question): row}."""
+def make_grade(built, clean_python, submissions, tmp_path_factory) -> tuple[list[dict], float, Path]:
+    """`make grade` on the class folder, in the clean environment it builds and caches (here the
+    one built above): (the CSV's rows, wall seconds, the output folder)."""
     folder, _ = submissions
     out = tmp_path_factory.mktemp("grades")
+    start = time.monotonic()
     result = subprocess.run(
-        [str(clean_python), str(ROOT / "tools" / "grade.py"), str(folder), "--autograders",
-         str(_out(built, NAMES[0]).parent), "--output", str(out / "grades.csv"), "--python",
-         str(clean_python), "--jobs", "2"],
-        env=_clean_env(clean_python.parents[1]), cwd=out, capture_output=True, text=True,
-        timeout=1200)
+        ["make", "--no-print-directory", "grade", f"SUBMISSIONS={folder}",
+         f"AUTOGRADERS={_out(built, NAMES[0]).parent}",
+         f"GRADES={out / 'grades.csv'}", f"GRADE_ENV={clean_python.parents[1]}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    with (out / "grades.csv").open() as file:
-        rows = list(csv.DictReader(file))
-    assert list(rows[0]) == grading.COLUMNS
-    return {(row["student"], row["question"]): row for row in rows}
+    print(result.stdout[-1500:])
+    return _read_grades(out / "grades.csv"), time.monotonic() - start, out
+
+
+@pytest.fixture(scope="session")
+def clean_grades(make_grade) -> dict:
+    """{(student, question): row} of `make grade`'s CSV."""
+    return {(row["student"], row["question"]): row for row in make_grade[0]}
 
 
 def _scores(grades: dict, student: str) -> dict[str, tuple[float, float]]:
     return {q: (float(r["points"]), float(r["max_points"])) for (s, q), r in grades.items()
-            if s == student and q != "total"}
+            if s == student and q not in ("total", "not counted")}
 
 
 @pytest.mark.slow
@@ -308,6 +434,121 @@ def test_partly_wrong_answer_gets_partial_marks_and_its_log_verifies(clean_grade
     assert len(partial) == 1, scores
     assert all(score == 0 for q, (score, _) in scores.items() if q not in partial)
     assert clean_grades[f"{name}-wrong", "total"]["note"] == "log verified"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_gaming_attempts_get_honest_grades_or_review_notes(clean_grades, student):
+    """Each gaming attempt of issue 27 scores what its answers are worth, from the independent
+    check, and its total's note says what to review."""
+    name = GAMED[student][0]
+    total, losses, fragments = EXPECTED[student]
+    questions = _questions(ROOT / "assignments" / f"{name}.ipynb")
+    expected = {q: (losses.get(q, top if total else 0.0), top) for q, top in questions.items()}
+    assert _scores(clean_grades, student) == expected
+    row = clean_grades[student, "total"]
+    assert row["assignment"] == name and float(row["points"]) == total
+    for fragment in fragments:
+        assert fragment in row["note"], (student, fragment, row["note"])
+    for question in losses:  # a rule broken is named on the question's row
+        if student != "subprocess" or question == "q3_torch_alpha":
+            row = clean_grades[student, question]
+            assert row["note"].startswith("rules: "), row
+
+
+@pytest.mark.slow
+def test_every_odd_submission_has_a_row_a_reason_and_a_runtime(clean_grades, make_grade):
+    rows, _, _ = make_grade
+    totals = {r["student"]: r for r in rows if r["question"] == "total"}
+    expected = {  # student: (assignment, points, note fragment)
+        "02_lrn-reference": ("02_lrn", 8, ""),
+        "02_lrn-blank": ("02_lrn", 0, ""),
+        "02_lrn-wrong": ("02_lrn", None, "log verified"),
+        "truncated": ("02_lrn", 0, "not graded: the notebook is not valid JSON"),
+        "wrong-assignment": ("02_lrn", 8, "review: its name says 01_shapes but it answers 02_lrn"),
+        "twice": ("01_shapes", 10,
+                  "2 submissions: the latest readable counts (twice/01_shapes.ipynb not counted)"),
+        "no-notebook": ("01_shapes", 0,
+                        "not graded: the zip holds no notebook (.ipynb), only: assignment_rules.py"),
+        "course-kernel": ("03_pca_colour", 7, ""),
+        "01_shapes-always-equal": ("01_shapes", 0, "review:"),
+    }
+    for student, (assignment, points, note) in expected.items():
+        row = totals[student]
+        assert row["assignment"] == assignment, row
+        if points is not None:
+            assert float(row["points"]) == points, row
+        assert note in row["note"] if note else row["note"] in ("", "log verified"), row
+        assert float(row["seconds"]) >= 0 and row["file"], row
+    (superseded,) = [r for r in rows if r["question"] == "not counted"]
+    assert superseded["student"] == "twice" and superseded["file"] == "twice/01_shapes.ipynb"
+    assert "not counted: superseded by twice/01_shapes-final.ipynb" in superseded["note"]
+    graded = [float(r["seconds"]) for r in totals.values() if not r["note"].startswith("not graded")]
+    assert all(s > 0 for s in graded)
+    # one total per student and assignment
+    assert sum(1 for r in rows if r["question"] == "total") == len(totals)
+
+
+@pytest.mark.slow
+def test_the_guides_gradebook_commands_run_on_the_csv(make_grade):
+    rows, _, out = make_grade
+    page = (ROOT / "book" / "instructors.md").read_text()
+    (snippet,) = [b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "read_csv" in b]
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(snippet)], cwd=out,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with (out / "grades-gradebook.csv").open() as file:
+        book = list(csv.DictReader(file))
+    assert list(book[0]) == ["student", *NAMES]
+    assert len({b["student"] for b in book}) == len(book) == len({r["student"] for r in rows})
+    row = next(b for b in book if b["student"] == "twice")
+    assert float(row["01_shapes"]) == 10 and row["02_lrn"] == ""
+
+
+@pytest.mark.slow
+def test_make_grade_and_the_clean_route_agree(built, clean_python, submissions, make_grade, tmp_path):
+    """The documented clean route (tools/grade.py with the environment's Python) gives every
+    gaming attempt, and a reference and blank notebook, the grade and notes `make grade` gave."""
+    folder, _ = submissions
+    subset = tmp_path / "class"
+    subset.mkdir()
+    students = [*GAMED, "01_shapes-reference", "03_pca_colour-blank"]
+    for student in students:
+        shutil.copy(folder / f"{student}.ipynb", subset)
+    result = subprocess.run(
+        [str(clean_python), str(ROOT / "tools" / "grade.py"), str(subset), "--autograders",
+         str(_out(built, NAMES[0]).parent), "--output", str(tmp_path / "grades.csv"),
+         "--python", str(clean_python)],
+        env=_clean_env(clean_python.parents[1]), cwd=tmp_path, capture_output=True, text=True, timeout=3600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def table(rows):
+        return {(r["student"], r["question"]): (r["points"], r["max_points"], r["note"]) for r in rows
+                if r["student"] in students}
+
+    assert table(_read_grades(tmp_path / "grades.csv")) == table(make_grade[0])
+
+
+@pytest.mark.slow
+def test_a_run_over_its_time_is_stopped_and_leaves_nothing_behind(built, clean_python, tmp_path):
+    notebook = nbformat.read(_out(built, "01_shapes") / "autograder" / "01_shapes.ipynb", 4)
+    notebook.cells.insert(5, nbformat.v4.new_code_cell("while True:\n    pass"))
+    (tmp_path / "class").mkdir()
+    nbformat.write(notebook, tmp_path / "class" / "looping.ipynb")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = dict(_clean_env(clean_python.parents[1]), TMPDIR=str(temporary))
+    start = time.monotonic()
+    result = subprocess.run(
+        [str(clean_python), str(ROOT / "tools" / "grade.py"), str(tmp_path / "class"), "--autograders",
+         str(_out(built, NAMES[0]).parent), "--output", str(tmp_path / "grades.csv"), "--python",
+         str(clean_python), "--timeout", "20"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (total,) = [r for r in _read_grades(tmp_path / "grades.csv") if r["question"] == "total"]
+    assert total["note"] == "not graded: over the 20 s time limit" and float(total["points"]) == 0
+    assert time.monotonic() - start < 300
+    assert list(temporary.iterdir()) == []  # no folder with the hidden tests left behind
 
 
 # --- The rules, where the banned modules exist -------------------------------------------
@@ -511,7 +752,9 @@ def test_makefile_builds_variants_and_grades_a_folder():
     assert "--seed" not in dry_run("assignments")
     graded = dry_run("grade", "SUBMISSIONS=class/", "SEED=2027", "GRADES=out.csv")
     assert "tools/grade.py class/" in graded and "_build/assignments-seed2027" in graded
-    assert "--output out.csv" in graded
+    assert "--output out.csv" in graded and "--environment _build/grade-env" in graded
+    assert "--overwrite" in dry_run("grade", "SUBMISSIONS=class/", "OVERWRITE=1")
+    assert "alexnet_book.data" not in graded  # grading needs no course data
 
 
 # --- Student notebooks ------------------------------------------------------------------------
@@ -603,36 +846,3 @@ def test_instructors_page_covers_the_logistics():
     for topic in ("make grade SUBMISSIONS=", "make assignments SEED=", "Gradescope", "**Collaboration.**",
                   "**Late work.**", "export cell", "grades.csv"):
         assert topic in page, topic
-
-
-class _FakeOtter:
-    """subprocess.run for grade_one: each call answers with the next (returncode, stderr);
-    a successful call writes the results.json otter would."""
-
-    def __init__(self, *answers):
-        self.answers, self.calls = list(answers), 0
-
-    def __call__(self, command, **kwargs):
-        self.calls += 1
-        returncode, stderr = self.answers.pop(0)
-        if returncode == 0:
-            out = Path(command[command.index("-o") + 1])
-            (out / "results.json").write_text(json.dumps(
-                {"tests": [{"name": "q1", "score": 2.0, "max_score": 2.0}]}))
-        return subprocess.CompletedProcess(command, returncode, stdout="", stderr=stderr)
-
-
-@pytest.mark.parametrize("answers, calls, expected", [
-    # a kernel that dies while starting is the grading machine's failure: graded on a retry
-    ([(1, "RuntimeError: Kernel died before replying to kernel_info"), (0, "")], 2, ({"q1": 2.0}, "")),
-    # any other failure is the submission's: reported at once, scored 0
-    ([(1, "SyntaxError: invalid syntax")], 1, ({}, "not graded: SyntaxError: invalid syntax")),
-    # a kernel that keeps dying: reported after the second run
-    ([(1, "Kernel died before replying to kernel_info")] * 2, 2,
-     ({}, "not graded: Kernel died before replying to kernel_info")),
-])
-def test_grading_retries_a_kernel_that_died_at_start_only(answers, calls, expected, monkeypatch, tmp_path):
-    fake = _FakeOtter(*answers)
-    monkeypatch.setattr(grading.subprocess, "run", fake)
-    assert grading.grade_one(sys.executable, tmp_path / "a.zip", tmp_path / "s.ipynb", 60) == expected
-    assert fake.calls == calls
