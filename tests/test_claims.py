@@ -562,6 +562,22 @@ def test_the_repositorys_stored_results_are_valid():
         assert all(r["profile"] == tier for r in stored)
 
 
+@pytest.mark.filterwarnings("ignore::alexnet_book.claims.store.DuplicateResultsWarning")
+@pytest.mark.parametrize("claim_id", [c.id for c in claims.CLAIMS.values() if c.precondition == "baseline_overfits"])
+def test_the_cpu_tiers_overfitting_regime_overfits_in_every_stored_seed(claim_id):
+    """The design of the overfitting claims, checked on the CPU tier's stored runs: the
+    network without the regulariser overfits (its validation loss ends at least 10% above
+    its lowest point, reached before the last epoch) in every seed measured so far."""
+    claim = claims.get(claim_id)
+    baseline = [r for r in claims.stored_rows(REPO, "cpu", warn=False)
+                if r["claim"] == claim_id and r["arm"] == claim.baseline.name]
+    if not baseline:
+        pytest.skip(f"{claim_id}: no CPU-tier run of {claim.baseline.name!r} stored yet")
+    assert all(claims.report.overfits(r) for r in baseline), (
+        f"{claim_id}: {claim.baseline.name!r} did not overfit in seeds "
+        f"{[r['seed'] for r in baseline if not claims.report.overfits(r)]}")
+
+
 def test_a_damaged_stored_line_is_refused_with_its_file_and_line(tmp_path, monkeypatch):
     good = _lines(difference_rows("lrn", -1.4, seeds=2, profile_name="cpu"))
     _stored_files(tmp_path, monkeypatch, {"claims-x.jsonl": good + '{"profile": "full"}\n'})
