@@ -138,6 +138,8 @@ def alexnet(
                          f"convolutions; 3 or 4 removes that middle layer), got {drop_conv!r}")
 
     filters = [_scaled(f, width, towers) for f in ALEXNET_FILTERS]
+    # one tower: plain Conv2D; two: the same layer computed per tower (TowerConv2D)
+    tower_conv = TowerConv2D if towers > 1 else keras.layers.Conv2D
     dense_units = _scaled(ALEXNET_DENSE, width, 1)
     pool_size = 3 if overlapping_pool else 2
     zeros, ones = keras.initializers.Zeros(), keras.initializers.Ones()
@@ -165,18 +167,18 @@ def alexnet(
                             **init(False))(x)
     x = normalise(x, 1)
     x = keras.layers.MaxPooling2D(pool_size, strides=2, name="pool1")(x)
-    x = TowerConv2D(filters[1], 5, padding="same", groups=towers, activation="relu",
-                    name="conv2", **init(True))(x)
+    x = tower_conv(filters[1], 5, padding="same", groups=towers, activation="relu",
+                   name="conv2", **init(True))(x)
     x = normalise(x, 2)
     x = keras.layers.MaxPooling2D(pool_size, strides=2, name="pool2")(x)
     if drop_conv != 3:
         x = keras.layers.Conv2D(filters[2], 3, padding="same", activation="relu", name="conv3",
                                 **init(False))(x)
     if drop_conv != 4:
-        x = TowerConv2D(filters[3], 3, padding="same", groups=towers, activation="relu",
-                        name="conv4", **init(True))(x)
-    x = TowerConv2D(filters[4], 3, padding="same", groups=towers, activation="relu",
-                    name="conv5", **init(True))(x)
+        x = tower_conv(filters[3], 3, padding="same", groups=towers, activation="relu",
+                       name="conv4", **init(True))(x)
+    x = tower_conv(filters[4], 3, padding="same", groups=towers, activation="relu",
+                   name="conv5", **init(True))(x)
     x = keras.layers.MaxPooling2D(pool_size, strides=2, name="pool5")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="fc6", **init(True))(x)
@@ -408,7 +410,8 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
             receptive, jump, image_side = 1, 1, shape[0]
         rows.append({
             "layer": layer.name,
-            "type": type(layer).__name__,
+            # a tower convolution is a Conv2D computed per group: listed as one
+            "type": "Conv2D" if isinstance(layer, keras.layers.Conv2D) else type(layer).__name__,
             "output shape": shape,
             "parameters": layer.count_params(),
             "MACs": int(macs),
