@@ -431,7 +431,16 @@ def test_an_arm_that_did_not_learn_gets_no_effect_verdict():
              for r in rows]
     result = claims.analyse("lrn", stuck)
     assert result["verdict"] == claims.report.DID_NOT_LEARN and result["size"] == ""
-    assert "no normalisation: mean error 80% or more" in result["note"]
+    assert "no normalisation: error 80% or more, near chance, in seed(s) 0" in result["note"]
+
+
+def test_one_seed_at_chance_is_enough_for_the_did_not_learn_verdict():
+    rows = difference_rows("depth", 2.0, seeds=3)
+    one = [{**r, "metrics": {"test_error": 89.05}} if r["arm"] == "without conv3" and r["seed"] == 1 else r
+           for r in rows]
+    result = claims.analyse("depth", one)
+    assert result["verdict"] == claims.report.DID_NOT_LEARN
+    assert result["note"].endswith("without conv3: error 80% or more, near chance, in seed(s) 1")
 
 
 def test_a_design_whose_baseline_did_not_overfit_gets_no_effect_verdict():
