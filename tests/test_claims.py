@@ -571,8 +571,11 @@ def test_the_repositorys_stored_results_are_valid():
         assert all(r["profile"] == tier for r in stored)
 
 
+OVERFITTING_CLAIMS = [c.id for c in claims.CLAIMS.values() if c.precondition == "baseline_overfits"]
+
+
 @pytest.mark.filterwarnings("ignore::alexnet_book.claims.store.DuplicateResultsWarning")
-@pytest.mark.parametrize("claim_id", [c.id for c in claims.CLAIMS.values() if c.precondition == "baseline_overfits"])
+@pytest.mark.parametrize("claim_id", OVERFITTING_CLAIMS)
 def test_the_cpu_tiers_overfitting_regime_overfits_in_every_stored_seed(claim_id):
     """The design of the overfitting claims, checked on the CPU tier's stored runs: the
     network without the regulariser overfits (its validation loss ends at least 10% above
