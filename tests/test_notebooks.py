@@ -53,6 +53,23 @@ def test_no_errors_or_stderr_stored(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_figure_cell_has_a_caption_name_and_alt_text(path):
+    """MyST-NB reads a figure's alt text from mystnb.image.alt, nowhere else: a key one level
+    off renders an image whose alt is its file path (caught here in a second, not by the site
+    build an hour later)."""
+    for index, cell in enumerate(code_cells(read(path))):
+        if not any("image/png" in output.get("data", {}) for output in cell.outputs):
+            continue
+        mystnb = cell.metadata.get("mystnb", {})
+        where = f"{path.name}: figure cell {index}"
+        assert mystnb.get("image", {}).get("alt", "").strip(), f"{where} has no mystnb.image.alt"
+        assert mystnb.get("figure", {}).get("caption", "").strip(), f"{where} has no caption"
+        assert mystnb.get("figure", {}).get("name", "").startswith("fig-"), f"{where} has no fig- name"
+        ignored = sorted(set(cell.metadata) - {"mystnb", "tags", "execution"})
+        assert ignored == [], f"{where}: metadata keys MyST-NB ignores: {ignored}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_prompts_or_logins(path):
     source = "\n".join(cell.source for cell in code_cells(read(path)))
     assert "wandb.login(" not in source and "input(" not in source
