@@ -457,13 +457,15 @@ FOUR_LAYER_FILTERS = (32, 32, 64)
 
 
 def four_layer_net(activation: str = "relu", norm: str | None = None, width: float = 1.0,
-                   paper_init: bool = False, input_shape: tuple[int, int, int] = (28, 28, 1),
-                   num_classes: int = 10) -> keras.Model:
+                   paper_init: bool = False, bias_one: bool = False,
+                   input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int = 10) -> keras.Model:
     """Figure 1's kind of network and section 3.3's CIFAR-10 test net: three 5x5
     convolutions (32, 32, 64 filters times ``width``), each followed by the activation,
     optional LRN and 3x3 stride-2 max pooling, then a softmax layer: four layers with
     weights. ``paper_init`` draws every kernel from N(0, 0.01^2) with zero biases (section 5),
-    otherwise Keras' Glorot default.
+    otherwise Keras' Glorot default. ``bias_one`` starts the biases of the hidden layers after
+    the first (conv2, conv3) at 1, as section 5 does for AlexNet's conv2, conv4, conv5 and
+    hidden fully-connected layers ("providing the ReLUs with positive inputs").
 
     Raises:
         ValueError: an activation other than "relu" or "tanh", a norm other than None or
@@ -480,7 +482,9 @@ def four_layer_net(activation: str = "relu", norm: str | None = None, width: flo
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for i, f in enumerate(filters, start=1):
-        x = keras.layers.Conv2D(f, 5, padding="same", activation=activation, name=f"conv{i}", **init)(x)
+        bias = {"bias_initializer": keras.initializers.Constant(1.0)} if bias_one and i > 1 else {}
+        x = keras.layers.Conv2D(f, 5, padding="same", activation=activation, name=f"conv{i}",
+                                **init, **bias)(x)
         if norm == "lrn":
             x = LocalResponseNormalization(name=f"lrn{i}")(x)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{i}")(x)

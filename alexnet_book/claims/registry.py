@@ -59,9 +59,12 @@ class Metric:
 
 
 def _steps(metrics: dict) -> float:
-    """Steps to the threshold; a run that never reached it counts as the steps it ran plus
-    one (a lower bound, flagged in the analysis)."""
-    return metrics["steps"] if metrics["steps"] is not None else metrics["steps_run"] + 1
+    """Steps to the threshold; a run that never reached it counts as the steps it was allowed
+    plus one (a lower bound, flagged in the analysis): the steps it ran, or for a run stopped
+    as stalled near chance, the steps it would have run (older lines have no limit stored)."""
+    if metrics["steps"] is not None:
+        return metrics["steps"]
+    return metrics.get("steps_limit", metrics["steps_run"]) + 1
 
 
 def _epochs_to_best(metrics: dict) -> float:

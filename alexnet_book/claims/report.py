@@ -99,7 +99,7 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
     if claim.metric == "steps":
         censored = {name: sum(r["metrics"]["steps"] is None for r in side.values())
                     for name, side in ((claim.baseline.name, by_seed_b), (claim.variant.name, by_seed_v))}
-        notes += [f"{name}: {n} seed(s) never reached the threshold (counted as the steps run + 1)"
+        notes += [f"{name}: {n} seed(s) never reached the threshold (counted as the steps allowed + 1)"
                   for name, n in censored.items() if n]
         if all(n == len(seeds) for n in censored.values()):
             verdict = THRESHOLD_NOT_REACHED

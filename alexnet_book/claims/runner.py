@@ -74,17 +74,9 @@ def build(arm_: Arm, profile, scale: Scale | None = None):
         return models.four_layer_net(width=1.0 if width is None else width, **options)
     if arm_.net == "half_one_tower":
         return models.half_one_tower(profile, width=width, **options)
-    zero_biases = options.pop("zero_biases", False)
     if width is not None:
         options["width"] = width
-    model = models.course_model(profile, **options)
-    if zero_biases:
-        import keras
-
-        for layer in model.layers:
-            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and layer.use_bias:
-                layer.bias.assign(np.zeros(layer.bias.shape, "float32"))
-    return model
+    return models.course_model(profile, **options)
 
 
 def _compiled(job: Job):
@@ -110,11 +102,20 @@ def _compiled(job: Job):
     return _MODEL_CACHE[key]
 
 
-def step_errors_callback(batch_size: int, stop_below: float | None, window: int, cap: int | None = None):
+#: A run of a steps claim whose training error over its last STALL_WINDOW steps is still
+#: STALL_ERROR or more after STALL_AFTER steps has stalled near chance (90% for ten classes;
+#: the report's "did not learn" line is the same 80%) and is stopped: a diverged or dead
+#: rate of a grid would otherwise run its whole allowance (1,152 steps at the CPU tier).
+STALL_AFTER, STALL_WINDOW, STALL_ERROR = 200, 100, 0.8
+
+
+def step_errors_callback(batch_size: int, stop_below: float | None, window: int, cap: int | None = None,
+                         stall: bool = False):
     """A callback recording the training error of every step from ``fit``'s running
     accuracy (Keras reports the mean since the epoch began; the differences give each
     batch's own). It stops training when the running error over ``window`` steps reaches
-    ``stop_below`` (a fraction), or after ``cap`` steps."""
+    ``stop_below`` (a fraction), after ``cap`` steps, or, with ``stall``, once the run has
+    stalled near chance (:data:`STALL_AFTER`)."""
     import keras
 
     class StepErrors(keras.callbacks.Callback):
@@ -122,6 +123,7 @@ def step_errors_callback(batch_size: int, stop_below: float | None, window: int,
             super().__init__()
             self.errors: list[float] = []
             self.stopped = False
+            self.stalled = False
 
         def on_epoch_begin(self, epoch, logs=None):
             self._correct = 0
@@ -133,7 +135,9 @@ def step_errors_callback(batch_size: int, stop_below: float | None, window: int,
             self._correct = correct
             reached = (stop_below is not None and len(self.errors) >= window
                        and np.mean(self.errors[-window:]) <= stop_below + 1e-12)
-            if reached or (cap is not None and len(self.errors) >= cap):
+            self.stalled = (stall and len(self.errors) >= STALL_AFTER
+                            and np.mean(self.errors[-STALL_WINDOW:]) >= STALL_ERROR)
+            if reached or self.stalled or (cap is not None and len(self.errors) >= cap):
                 self.stopped = True
                 self.model.stop_training = True
 
@@ -192,6 +196,7 @@ class _Trained:
     val_loss: list
     best: tuple  # (validation error, epoch, weights)
     seconds: float = 0.0
+    cap: int | None = None  # the grid's steps so far, where they limited this run
 
 
 def _train(job: Job, model, fresh, generators, arrays, seed: int, rate: float, cap: int | None) -> _Trained:
@@ -213,9 +218,10 @@ def _train(job: Job, model, fresh, generators, arrays, seed: int, rate: float, c
     counting = [c for c in job.consumers if c.threshold is not None]
     stop = max(c.threshold for c in counting) / 100.0 if scale.stop_at_threshold and counting else None
     window = max((c.window for c in counting), default=1)
-    recorder = step_errors_callback(bs, stop, window, cap if stop is not None else None)
+    recorder = step_errors_callback(bs, stop, window, cap if stop is not None else None,
+                                    stall=stop is not None)
     x_train, y_train = arrays["x_train"], arrays["y_train"]
-    trained = _Trained(recorder, 0, [], [], (math.inf, -1, None))
+    trained = _Trained(recorder, 0, [], [], (math.inf, -1, None), cap=cap if stop is not None else None)
     for epoch in range(scale.epochs):
         order = order_rng.permutation(len(x_train))
         x_epoch = x_train[order]
@@ -285,6 +291,10 @@ def _rows(job: Job, seed: int, rate: float, trained: _Trained, by_evaluation: di
         if consumer.threshold is not None:
             m["steps"] = steps_to(trained.recorder.errors, consumer.threshold / 100.0, consumer.window)
             m["steps_run"] = steps_run
+            # the steps the run was allowed: a stalled run is censored there, not where it stopped
+            allowed = job.scale.epochs * steps_per_epoch
+            m["steps_limit"] = min(allowed, trained.cap or allowed) if trained.recorder.stalled else steps_run
+            m["stalled"] = bool(trained.recorder.stalled)
             m["threshold"] = consumer.threshold
         curves = {"val_error": trained.val_error, "val_loss": trained.val_loss} if job.scale.val_images else {}
         if consumer.threshold is not None:  # each step's error: a threshold can be re-read later

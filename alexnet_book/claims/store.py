@@ -32,12 +32,17 @@ class DuplicateResultsWarning(UserWarning):
     """The same run (claim, arm, seed, rate, tier, scale) is stored more than once."""
 
 
+def design(scale: dict | None) -> str:
+    """A stored scale as the identity of what a run trained: every field but the number of
+    seeds (more seeds add runs; they change none that is stored)."""
+    return json.dumps({k: v for k, v in (scale or {}).items() if k != "seeds"}, sort_keys=True)
+
+
 def run_key(row: dict) -> tuple:
     """What identifies a run: its claim, arm, seed, learning rate, tier and scale. A restart
     skips runs whose key is stored; a changed scale runs again."""
-    scale = row.get("scale") or {}
     return (row["claim"], row["arm"], row["seed"], float(row["learning_rate"]), row["profile"],
-            json.dumps(scale, sort_keys=True))
+            design(row.get("scale")))
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -247,7 +252,7 @@ def current_scales(tier: str) -> dict[tuple[str, str], tuple[str, tuple[float, .
     the learning rates it tries."""
     from alexnet_book.claims.plan import plan
 
-    return {(c.claim, c.arm): (json.dumps(job.scale_record(), sort_keys=True), tuple(job.rates))
+    return {(c.claim, c.arm): (design(job.scale_record()), tuple(job.rates))
             for job in plan(tier) for c in job.consumers}
 
 
@@ -259,7 +264,7 @@ def drop_stale(rows: Sequence[dict]) -> tuple[list[dict], str | None]:
     kept = []
     for row in rows:
         scale, rates = current[row["profile"]].get((row["claim"], row["arm"]), (None, ()))
-        if scale == json.dumps(row.get("scale"), sort_keys=True) and any(
+        if scale == design(row.get("scale")) and any(
                 math.isclose(row["learning_rate"], r) for r in rates):
             kept.append(row)
     stale = len(rows) - len(kept)
