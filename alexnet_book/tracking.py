@@ -135,17 +135,14 @@ def start_run(
     name: str | None = None,
     group: str | None = None,
     config: dict[str, Any] | None = None,
-    project: str = PROJECT,
-    job_type: str = "train",
 ):
-    """Start a W&B run that never prompts, under :func:`runs_dir`.
+    """Start a W&B run of the course's project (:data:`PROJECT`) that never prompts, under
+    :func:`runs_dir`.
 
     Args:
         name: run name shown in the W&B interface.
         group: runs compared together (e.g. the three variants of an ablation).
         config: hyperparameters to record.
-        project: W&B project.
-        job_type: W&B job type.
 
     Returns:
         The ``wandb`` run (a disabled run when ``WANDB_MODE=disabled``). Finish it with
@@ -169,10 +166,10 @@ def start_run(
 
     def init(mode: str):
         return wandb.init(
-            project=project,
+            project=PROJECT,
             name=name,
             group=group,
-            job_type=job_type,
+            job_type="train",
             config=config or {},
             mode=mode,
             dir=str(runs_dir()),

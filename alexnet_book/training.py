@@ -7,6 +7,8 @@ Nothing here imports TensorFlow: the same code runs on JAX and PyTorch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import keras
 from keras import ops
 
@@ -98,6 +100,62 @@ def compile_with_paper_recipe(
     compiled = compile_for_speed(model, optimizer, mixed_precision=mixed_precision,
                                  jit_compile=jit_compile)
     return compiled.model, callbacks
+
+
+def train(
+    build: Callable[[], keras.Model],
+    x,
+    y=None,
+    *,
+    seed: int,
+    epochs: int,
+    images_per_step: int,
+    validation_data=None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    plateau: bool = True,
+    **fit_options,
+):
+    """One training run as the chapters write it: seed everything, build a fresh network,
+    compile it with the paper's recipe, fit it with a throughput meter.
+
+    Args:
+        build: returns the uncompiled network; called after the seed is set, so the seed
+            decides the initial weights as well as dropout and the order of the data.
+        x, y: arrays (then ``images_per_step`` is also fit's batch size), or a dataset of
+            batches or a function of no arguments returning one (``y`` None): a function is
+            called after the seed is set, so that a pipeline's shuffling and augmentation
+            follow the seed too (likewise ``validation_data``).
+        seed: for :func:`keras.utils.set_random_seed`.
+        epochs, validation_data, **fit_options: as in ``fit``.
+        images_per_step: the batch size, for the meter.
+        callbacks: more callbacks for ``fit`` (after the recipe's).
+        plateau: keep the recipe's division of the rate by 10 on a validation plateau
+            (it needs ``validation_data``); False trains at the constant rate.
+
+    Returns:
+        ``(model, history, meter)``: the trained model, ``fit``'s history dict and the
+        :class:`~alexnet_book.speed.ThroughputCallback` with the images per second.
+
+    Raises:
+        ValueError: epochs or images_per_step < 1, or a plateau schedule without
+            validation data.
+    """
+    from alexnet_book.speed import ThroughputCallback
+
+    if epochs < 1 or images_per_step < 1:
+        raise ValueError(f"epochs and images_per_step must be >= 1, got {epochs!r}, {images_per_step!r}")
+    if plateau and validation_data is None:
+        raise ValueError("the plateau schedule watches val_accuracy: give validation_data, or plateau=False")
+    keras.utils.set_random_seed(seed)
+    x = x() if callable(x) else x
+    validation_data = validation_data() if callable(validation_data) else validation_data
+    model, schedule = compile_with_paper_recipe(build())
+    meter = ThroughputCallback(images_per_step)
+    if y is not None:
+        fit_options.setdefault("batch_size", images_per_step)
+    history = model.fit(x, y, epochs=epochs, validation_data=validation_data, verbose=0,
+                        callbacks=[*(schedule if plateau else []), *callbacks, meter], **fit_options)
+    return model, history.history, meter
 
 
 def step_schedule(

@@ -447,6 +447,29 @@ def test_a_threshold_that_neither_arm_reaches_is_said_so():
     assert result["verdict"] == "threshold not reached by either arm" and result["size"] == ""
 
 
+def test_an_arm_stalled_at_every_rate_did_not_learn():
+    """A ratio of allowances measures nothing: an arm stalled near chance at every rate of
+    its grid in a seed gets the "did not learn" verdict, not a lower bound read as an effect."""
+    def lines(arm, seed, steps, stalled):
+        return [row("init_glorot", arm, seed, {"steps": steps, "steps_run": 200 if stalled else steps or 171,
+                                               "steps_limit": 1152 if stalled else steps or 171,
+                                               "stalled": stalled}, learning_rate=rate, profile_name="cpu")
+                for rate in (0.001, 0.003, 0.01, 0.03, 0.1)]
+
+    out = []
+    for seed in range(3):
+        out += lines("paper's init, biases 0", seed, 150 + seed, False)
+        out += lines("Glorot init", seed, None, True)
+    result = claims.analyse("init_glorot", out)
+    assert result["verdict"] == claims.report.DID_NOT_LEARN and result["size"] == ""
+    assert "Glorot init: stalled near chance (80% error or more) at every learning rate in seed(s) 0, 1, 2" \
+        in result["note"]
+    learned = [r for r in out if r["arm"] != "Glorot init"] + [
+        {**r, "metrics": {**r["metrics"], "steps": 120, "stalled": False}} if r["learning_rate"] == 0.003 else r
+        for r in out if r["arm"] == "Glorot init"]  # one rate learned: the others' stalls do not count
+    assert claims.analyse("init_glorot", learned)["verdict"] != claims.report.DID_NOT_LEARN
+
+
 def overfit_rows(claim_id, overfitting: bool, seeds=3):
     claim = claims.get(claim_id)
     rising = [0.5, 0.4, 0.35, 0.45, 0.6] if overfitting else [0.6, 0.5, 0.45, 0.42, 0.41]

@@ -108,3 +108,49 @@ def test_backup_and_restore_resumes_an_interrupted_fit(tmp_path):
     for a, b in zip(resumed.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not (tmp_path / "backup" / "t").exists()
+
+
+def _tiny_net():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                             keras.layers.Dropout(0.5), keras.layers.Dense(3, activation="softmax")])
+
+
+def test_train_is_the_chapters_skeleton_and_the_seed_decides_everything():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 3, 64)
+    runs = [training.train(_tiny_net, x, y, seed=3, epochs=2, images_per_step=16, validation_data=(x, y))
+            for _ in range(2)]
+    (model, history, meter), (again, history_again, _) = runs
+    assert isinstance(model.optimizer, training.PaperSGD)
+    assert len(history["loss"]) == 2 and "val_accuracy" in history and "learning_rate" in history
+    assert history["loss"] == history_again["loss"]  # weights, dropout and shuffling from the seed
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), again.get_weights()))
+    assert meter.steady_state > 0
+    other = training.train(_tiny_net, x, y, seed=4, epochs=2, images_per_step=16, plateau=False)[1]
+    assert other["loss"] != history["loss"] and "val_accuracy" not in other
+
+
+def test_train_refuses_a_plateau_without_validation_data_before_building():
+    built = []
+    with pytest.raises(ValueError, match="validation_data"):
+        training.train(lambda: built.append(1), np.zeros((4, 4)), np.zeros(4), seed=0, epochs=1,
+                       images_per_step=2)
+    with pytest.raises(ValueError, match="epochs and images_per_step"):
+        training.train(_tiny_net, np.zeros((4, 4)), np.zeros(4), seed=0, epochs=0, images_per_step=2,
+                       plateau=False)
+    assert built == []
+
+
+def test_train_builds_a_pipeline_after_the_seed_when_given_a_function():
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    y = np.arange(64) % 3
+
+    def pipeline():  # shuffled by TensorFlow's global seed, as the course's pipeline is
+        return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(64).batch(16)
+
+    first = training.train(_tiny_net, pipeline, seed=5, epochs=1, images_per_step=16, plateau=False)[1]
+    tf.random.uniform(())  # moves the global generator: a dataset built here would shuffle differently
+    again = training.train(_tiny_net, pipeline, seed=5, epochs=1, images_per_step=16, plateau=False)[1]
+    assert first["loss"] == again["loss"]

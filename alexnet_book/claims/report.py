@@ -14,7 +14,7 @@ from alexnet_book import stats
 from alexnet_book.claims.paper import CLAIMS
 from alexnet_book.claims.plan import get
 from alexnet_book.claims.registry import METRICS, TIERS, UnknownClaimError, check_tier
-from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, unpack_correct
+from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, STALL_ERROR, unpack_correct
 
 #: Verdicts for designs whose precondition failed or whose metric has no value.
 BASELINE_DID_NOT_OVERFIT = "beyond this scale: the baseline did not overfit"
@@ -103,6 +103,15 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
                   for name, n in censored.items() if n]
         if all(n == len(seeds) for n in censored.values()):
             verdict = THRESHOLD_NOT_REACHED
+        # an arm that stalled near chance at every rate of its grid did not learn: its
+        # "steps" are only the allowance, and a ratio of allowances measures nothing
+        stalled = {name: [s for s in seeds if all(r["metrics"].get("stalled") for r in side if r["seed"] == s)]
+                   for name, side in ((claim.baseline.name, base), (claim.variant.name, var))}
+        stuck = [f"{name}: stalled near chance ({STALL_ERROR:.0%} error or more) at every learning rate "
+                 f"in seed(s) {', '.join(map(str, ss))}" for name, ss in stalled.items() if ss]
+        if stuck:
+            notes += stuck
+            verdict = DID_NOT_LEARN
     if claim.metric == "epochs_to_best":
         last = sum(by_seed_v[s]["metrics"]["best_epoch"] >= by_seed_v[s]["metrics"]["epochs_run"]
                    for s in seeds)

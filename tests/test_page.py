@@ -1,0 +1,21 @@
+import pytest
+
+from alexnet_book import page
+
+
+def test_key_results_are_printed_plain_and_glued_for_the_box(monkeypatch, capsys):
+    shown = []
+    monkeypatch.setattr("IPython.display.display",
+                        lambda data, raw, metadata: shown.append((data, raw, metadata)))
+    page.show_key_results(["**12,810** parameters", "**91.2%** test accuracy"])
+    assert capsys.readouterr().out == "12,810 parameters\n91.2% test accuracy\n"
+    (data, raw, metadata), = shown
+    markdown = "- **12,810** parameters\n- **91.2%** test accuracy"
+    assert raw and data == {page.GLUE_PREFIX + "text/markdown": markdown}
+    assert metadata == {"scrapbook": {"name": "key_results", "mime_prefix": page.GLUE_PREFIX}}
+
+
+@pytest.mark.parametrize("lines", [[], [""], ["ok", None], "**1** line, not a list"])
+def test_key_results_need_lines_of_text(lines):
+    with pytest.raises(ValueError, match="non-empty lines"):
+        page.show_key_results(lines)
