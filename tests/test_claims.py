@@ -745,3 +745,14 @@ def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
     assert {r["backend"] for r in rows} == {"jax"} and all(set(store.ROW_FIELDS) <= set(r) for r in rows)
     assert "relu_tanh" in done.stdout and "result lines" in done.stdout
     print(f"claims command line, two JAX workers: {seconds:.0f} s")
+
+
+def test_compute_time_counts_a_shared_run_once():
+    shared = [row(claim, "AlexNet (Glorot init)", 0, {"test_error": 20.0}, profile_name="cpu",
+                  shared_with=sorted({"batchnorm", "depth"} - {claim}), seconds=84.5)
+              for claim in ("batchnorm", "depth")]
+    alone = row("depth", "without conv3", 0, {"test_error": 21.0}, profile_name="cpu", shared_with=[],
+                seconds=72.25)
+    again = {**alone, "seed": 1, "seconds": 70.0}
+    assert claims.compute_time(shared + [alone, again]) == (3, 84.5 + 72.25 + 70.0)
+    assert claims.compute_time([]) == (0, 0.0)

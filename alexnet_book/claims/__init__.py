@@ -29,6 +29,7 @@ from alexnet_book.claims.registry import (
 )
 from alexnet_book.claims.report import (
                                           analyse,
+                                          compute_time,
                                           describe_result,
                                           forest_plot,
                                           lab_table,
@@ -54,7 +55,8 @@ from alexnet_book.claims.runner import (
 from alexnet_book.claims.store import ResultsFormatError, check_complete, read_file, stored_rows, validate_rows
 
 __all__ = ["CLAIMS", "METRICS", "TIERS", "Arm", "Claim", "Metric", "Scale", "UnknownClaimError", "arm",
-           "decay_efolds", "paper_decay_efolds", "scale", "analyse", "describe_result", "forest_plot",
+           "compute_time", "decay_efolds", "paper_decay_efolds", "scale", "analyse", "describe_result",
+           "forest_plot",
            "lab_table", "paper_vs_here", "power_table", "registry_table", "stored_by_tier", "summarise",
            "untested_table", "CPU_COMMAND", "GPU_COMMAND", "build", "get", "plan", "run", "runnable",
            "select", "steps_to", "unpack_correct", "ResultsFormatError", "check_complete", "read_file",

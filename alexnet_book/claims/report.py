@@ -432,6 +432,21 @@ def _here(claim_id: str, tier: str, result: dict, how: str) -> str:
 
 
 
+def compute_time(rows: Sequence[dict]) -> tuple[int, float]:
+    """The training runs behind result lines and their seconds, each run counted once: a
+    run that served several claims wrote one line per claim (the same seed, learning rate,
+    scale, date and seconds, each line naming the others in ``shared_with``).
+
+    Returns:
+        ``(runs, seconds)``.
+    """
+    from alexnet_book.claims.store import design
+
+    runs = {(frozenset([r["claim"], *r.get("shared_with", [])]), r["seed"], float(r["learning_rate"]),
+             r["profile"], design(r.get("scale")), r["date"], r["seconds"]): r["seconds"] for r in rows}
+    return len(runs), float(sum(runs.values()))
+
+
 def registry_table(tiers: Sequence[str] = ("quick", "cpu", "full")):
     """The registry as a table: claim, place, paper's value, metric, arms and the scale per
     tier ("-" where a claim does not run)."""
@@ -450,6 +465,6 @@ def registry_table(tiers: Sequence[str] = ("quick", "cpu", "full")):
     return pd.DataFrame(rows).set_index("claim")
 
 
-__all__ = ["registry_table", "analyse", "summarise", "lab_table", "untested_table", "power_table",
-           "forest_plot",
+__all__ = ["registry_table", "compute_time", "analyse", "summarise", "lab_table", "untested_table",
+           "power_table", "forest_plot",
            "paper_vs_here", "stored_by_tier", "describe_result", "overfits", "TIERS", "UnknownClaimError"]
