@@ -289,6 +289,9 @@ def test_steps_to_a_running_threshold():
     assert claims.steps_to(errors[:2], 0.95, window=3) is None
     with pytest.raises(ValueError, match="window must be >= 1"):
         claims.steps_to(errors, 0.2, window=0)
+    running = runner.running_error(errors, 3)  # what chapter 1 plots: entry i ends at step i + 3
+    assert running[8 - 3] == pytest.approx(0.1) and running[7 - 3] > 0.2
+    assert len(running) == len(errors) - 2 and runner.running_error(errors[:2], 3).size == 0
 
 
 def test_the_step_recorder_gives_each_batchs_own_error():

@@ -151,14 +151,24 @@ def steps_to(errors: Sequence[float], threshold: float, window: int) -> int | No
     Raises:
         ValueError: window < 1.
     """
+    running = running_error(errors, window)
+    hits = np.flatnonzero(running <= threshold + 1e-12)
+    return int(hits[0]) + window if len(hits) else None
+
+
+def running_error(errors: Sequence[float], window: int) -> np.ndarray:
+    """The mean error of each ``window`` consecutive steps: entry i ends at step i + window
+    (1-based), as :func:`steps_to` reads it; empty when fewer steps ran.
+
+    Raises:
+        ValueError: window < 1.
+    """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window!r}")
     errors = np.asarray(errors, dtype=float)
     if len(errors) < window:
-        return None
-    running = np.convolve(errors, np.ones(window) / window, mode="valid")
-    hits = np.flatnonzero(running <= threshold + 1e-12)
-    return int(hits[0]) + window if len(hits) else None
+        return np.empty(0)
+    return np.convolve(errors, np.ones(window) / window, mode="valid")
 
 
 def errors(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float, np.ndarray]:
