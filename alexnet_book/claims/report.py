@@ -19,7 +19,7 @@ from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, STALL_ERROR, un
 #: Verdicts for designs whose precondition failed or whose metric has no value.
 BASELINE_DID_NOT_OVERFIT = "beyond this scale: the baseline did not overfit"
 THRESHOLD_NOT_REACHED = "threshold not reached by either arm"
-DID_NOT_LEARN = "beyond this scale: an arm did not learn (error near chance)"
+DID_NOT_LEARN = "no effect to read: an arm did not learn (error near chance)"
 ONE_SEED = "one seed so far: no interval yet"
 #: An arm whose mean error (%) is at least this did not learn (chance is 90% on 10 classes).
 NEAR_CHANCE = 80.0
