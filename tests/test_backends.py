@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 CODE = """
 import sys
 import numpy as np
@@ -32,6 +34,7 @@ print(len(history.history["loss"]), np.isfinite(np.asarray(grad)).all(),
 """
 
 
+@pytest.mark.slow
 def test_library_runs_on_jax_without_tensorflow():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env,

@@ -718,6 +718,7 @@ claims.run("quick", ["relu_tanh"], out=sys.argv[1], progress=True)
 """
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_duplicates(tmp_path):
     out = tmp_path / "claims.jsonl"
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
@@ -734,6 +735,7 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path):
     assert len({store.run_key(r) for r in rows}) == 8, "no run stored twice"
 
 
+@pytest.mark.slow
 def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
     out = tmp_path / "claims.jsonl"
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
