@@ -761,3 +761,13 @@ def test_compute_time_counts_a_shared_run_once():
     again = {**alone, "seed": 1, "seconds": 70.0}
     assert claims.compute_time(shared + [alone, again]) == (3, 84.5 + 72.25 + 70.0)
     assert claims.compute_time([]) == (0, 0.0)
+
+
+def test_each_part_of_the_full_tier_fits_one_gpu_call():
+    """benchmarks/README.md: eight parts, each within one 10-minute call of the GPU machine at
+    the ~25,000 images/s measured on one H200, with half the call left for compiling."""
+    jobs = claims.plan("full")
+    parts = claims.runner.split(jobs, 8)
+    images = [sum(jobs[i].images_per_run() * len(jobs[i].rates) for i, _ in part) for part in parts]
+    assert sum(len(p) for p in parts) == sum(j.seeds for j in jobs)  # every (arm, seed) dealt once
+    assert max(images) <= 25_000 * 600 / 2, images
