@@ -3,7 +3,7 @@
 # one H100/H200 (Keras on JAX, no TensorFlow needed). Prepare with tools/gpu_prepare.sh,
 # then, with the device tool, carrying .whl and .data:
 #   bash tools/gpu_check.sh benchmarks   # throughput.py, then train_fashion_mnist.py (~4 min)
-#   bash tools/gpu_check.sh claims K/8   # part K of the claims' full tier (~4 min each at
+#   bash tools/gpu_check.sh claims K/8   # part K of the claims' full tier (~4.5 min each at
 #                                        # 25,000 images/s; benchmarks/README.md lists them)
 # The claims part appends to the stored full-tier file when the checkout has one, so parts
 # run in different sessions build one file (runs already stored are skipped).
