@@ -22,8 +22,10 @@ def show_key_results(lines: Sequence[str], name: str = "key_results") -> None:
     """
     from IPython.display import display
 
-    if isinstance(lines, str) or not lines or any(
-            not isinstance(line, str) or not line.strip() for line in lines):
+    if isinstance(lines, str):
+        raise ValueError(f"key results must be non-empty lines of text, got one string {lines!r}")
+    lines = list(lines)  # a generator is read once
+    if not lines or any(not isinstance(line, str) or not line.strip() for line in lines):
         raise ValueError(f"key results must be non-empty lines of text, got {lines!r}")
     print("\n".join(line.replace("**", "") for line in lines))
     display({GLUE_PREFIX + "text/markdown": "\n".join(f"- {line}" for line in lines)}, raw=True,

@@ -123,12 +123,14 @@ def train(
             decides the initial weights as well as dropout and the order of the data.
         x, y: arrays (then ``images_per_step`` is also fit's batch size), or a dataset of
             batches or a function of no arguments returning one (``y`` None): a function is
-            called after the seed is set, so that a pipeline's shuffling and augmentation
-            follow the seed too (likewise ``validation_data``).
+            called after the seed is set, so that a pipeline's shuffling follows the seed
+            too (likewise ``validation_data``; a random layer built outside the function
+            keeps its own state).
         seed: for :func:`keras.utils.set_random_seed`.
-        epochs, validation_data, **fit_options: as in ``fit``.
+        epochs, validation_data, **fit_options: as in ``fit`` (``verbose`` 0 unless given).
         images_per_step: the batch size, for the meter.
-        callbacks: more callbacks for ``fit`` (after the recipe's).
+        callbacks: more callbacks for ``fit``, after the recipe's and the meter's (so a
+            logger sees the epoch's ``images_per_second``).
         plateau: keep the recipe's division of the rate by 10 on a validation plateau
             (it needs ``validation_data``); False trains at the constant rate.
 
@@ -138,13 +140,13 @@ def train(
 
     Raises:
         ValueError: epochs or images_per_step < 1, or a plateau schedule without
-            validation data.
+            validation data (``validation_data`` or ``validation_split``).
     """
     from alexnet_book.speed import ThroughputCallback
 
     if epochs < 1 or images_per_step < 1:
         raise ValueError(f"epochs and images_per_step must be >= 1, got {epochs!r}, {images_per_step!r}")
-    if plateau and validation_data is None:
+    if plateau and validation_data is None and not fit_options.get("validation_split"):
         raise ValueError("the plateau schedule watches val_accuracy: give validation_data, or plateau=False")
     keras.utils.set_random_seed(seed)
     x = x() if callable(x) else x
@@ -153,8 +155,9 @@ def train(
     meter = ThroughputCallback(images_per_step)
     if y is not None:
         fit_options.setdefault("batch_size", images_per_step)
-    history = model.fit(x, y, epochs=epochs, validation_data=validation_data, verbose=0,
-                        callbacks=[*(schedule if plateau else []), *callbacks, meter], **fit_options)
+    fit_options.setdefault("verbose", 0)
+    history = model.fit(x, y, epochs=epochs, validation_data=validation_data,
+                        callbacks=[*(schedule if plateau else []), meter, *callbacks], **fit_options)
     return model, history.history, meter
 
 

@@ -327,6 +327,9 @@ def test_a_run_stalled_near_chance_stops_and_is_censored_at_its_allowance():
     learning = runner.step_errors_callback(16, None, 1, stall=True)
     model.fit(x, predicted, batch_size=16, epochs=epochs, shuffle=False, verbose=0, callbacks=[learning])
     assert not learning.stalled and len(learning.errors) == 4 * epochs
+    assert runner.steps_limit(200, 1152, None, stalled=True) == 1152
+    assert runner.steps_limit(200, 1152, 300, stalled=True) == 300  # the grid's cap applied to it
+    assert runner.steps_limit(171, 1152, 171, stalled=False) == 171
     steps = registry.metric("steps").value
     assert steps({"steps": None, "steps_run": 200, "steps_limit": 1152}) == 1153
     assert steps({"steps": None, "steps_run": 171}) == 172  # lines stored before the limit
@@ -467,6 +470,8 @@ def test_an_arm_stalled_at_every_rate_did_not_learn():
     assert result["verdict"] == claims.report.DID_NOT_LEARN and result["size"] == ""
     assert "Glorot init: stalled near chance (80% error or more) at every learning rate in seed(s) 0, 1, 2" \
         in result["note"]
+    part_way = [r for r in out if r["arm"] != "Glorot init" or r["learning_rate"] in (0.01, 0.03)]
+    assert claims.analyse("init_glorot", part_way)["verdict"] != claims.report.DID_NOT_LEARN  # 2 of 5 rates
     learned = [r for r in out if r["arm"] != "Glorot init"] + [
         {**r, "metrics": {**r["metrics"], "steps": 120, "stalled": False}} if r["learning_rate"] == 0.003 else r
         for r in out if r["arm"] == "Glorot init"]  # one rate learned: the others' stalls do not count

@@ -19,3 +19,9 @@ def test_key_results_are_printed_plain_and_glued_for_the_box(monkeypatch, capsys
 def test_key_results_need_lines_of_text(lines):
     with pytest.raises(ValueError, match="non-empty lines"):
         page.show_key_results(lines)
+
+
+def test_key_results_from_a_generator_are_shown(monkeypatch, capsys):
+    monkeypatch.setattr("IPython.display.display", lambda data, raw, metadata: None)
+    page.show_key_results(f"**{n}** line" for n in (1, 2))
+    assert capsys.readouterr().out == "1 line\n2 line\n"

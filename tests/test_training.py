@@ -154,3 +154,17 @@ def test_train_builds_a_pipeline_after_the_seed_when_given_a_function():
     tf.random.uniform(())  # moves the global generator: a dataset built here would shuffle differently
     again = training.train(_tiny_net, pipeline, seed=5, epochs=1, images_per_step=16, plateau=False)[1]
     assert first["loss"] == again["loss"]
+
+
+def test_train_passes_fit_options_and_gives_loggers_the_meters_rate():
+    seen = []
+
+    class Logger(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(dict(logs))
+
+    x = np.random.default_rng(2).normal(size=(64, 4)).astype("float32")
+    y = np.arange(64) % 3
+    history = training.train(_tiny_net, x, y, seed=0, epochs=2, images_per_step=16, validation_split=0.25,
+                             callbacks=[Logger()], verbose=0)[1]
+    assert "val_accuracy" in history and all(logs.get("images_per_second", 0) > 0 for logs in seen)

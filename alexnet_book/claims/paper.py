@@ -29,8 +29,8 @@ FOUR_LAYER_STEPS = {
                    inputs="standardised", width=0.5, threshold=50.0, learning_rates=(0.03, 0.1)),
     "quick": scale(train_images=6_144, epochs=5, seeds=3, drops=(), stop_at_threshold=True,
                    inputs="centred", width=0.5, threshold=20.0, learning_rates=(0.003, 0.03)),
-    # raw pixels minus the mean and N(0, 0.01^2) weights (the arms' paper_init) in every
-    # tier: tanh units start saturated, as in the paper's CIFAR-10 network
+    # raw pixels minus the mean and, in the arms with paper_init, N(0, 0.01^2) weights in
+    # every tier: tanh units start saturated, as in the paper's CIFAR-10 network
     "cpu": scale(train_images=6_144, epochs=24, seeds=5, drops=(), stop_at_threshold=True,
                  inputs="centred", width=0.5, threshold=20.0,
                  learning_rates=(0.001, 0.003, 0.01, 0.03, 0.1)),

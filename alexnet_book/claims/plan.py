@@ -115,7 +115,8 @@ class Job:
         return self.seeds * len(self.rates)
 
     def scale_record(self) -> dict:
-        """The scale as stored in each result line (part of a run's identity)."""
+        """The scale as stored in each result line (with the number of seeds, which
+        :func:`~alexnet_book.claims.store.design` leaves out of a run's identity)."""
         profile = self.profile()
         width = self.scale.width if self.scale.width is not None else (
             profile.width if self.arm.net != "four_layer" else 1.0)

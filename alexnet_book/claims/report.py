@@ -61,6 +61,21 @@ def overfits(row: dict) -> bool:
     return losses[-1] >= (1 + OVERFIT_RISE) * min(losses) and int(np.argmin(losses)) < len(losses) - 1
 
 
+def _stalled_seeds(claim, arm_, rows: Sequence[dict], seeds: Sequence[int]) -> list[int]:
+    """The seeds in which the arm ran every learning rate of its grid and stalled near chance
+    at each (a grid read part-way is not yet "every rate")."""
+    out = []
+    for seed in seeds:
+        mine = [r for r in rows if r["seed"] == seed]
+        scale_ = claim.scale(mine[0]["profile"]) if mine else None
+        grid = (scale_.learning_rates if scale_ is not None and scale_.learning_rates else None) \
+            or arm_.learning_rates
+        ran = {round(float(r["learning_rate"]), 12) for r in mine}
+        if ran >= {round(float(x), 12) for x in grid} and all(r["metrics"].get("stalled") for r in mine):
+            out.append(seed)
+    return out
+
+
 def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
     """One claim's effect from its result lines.
 
@@ -105,8 +120,8 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
             verdict = THRESHOLD_NOT_REACHED
         # an arm that stalled near chance at every rate of its grid did not learn: its
         # "steps" are only the allowance, and a ratio of allowances measures nothing
-        stalled = {name: [s for s in seeds if all(r["metrics"].get("stalled") for r in side if r["seed"] == s)]
-                   for name, side in ((claim.baseline.name, base), (claim.variant.name, var))}
+        stalled = {arm_.name: _stalled_seeds(claim, arm_, side, seeds)
+                   for arm_, side in ((claim.baseline, base), (claim.variant, var))}
         stuck = [f"{name}: stalled near chance ({STALL_ERROR:.0%} error or more) at every learning rate "
                  f"in seed(s) {', '.join(map(str, ss))}" for name, ss in stalled.items() if ss]
         if stuck:

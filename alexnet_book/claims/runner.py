@@ -287,6 +287,15 @@ def _evaluate(job: Job, model, arrays, trained: _Trained) -> dict[str, dict]:
     return by_evaluation
 
 
+def steps_limit(steps_run: int, allowed: int, cap: int | None, stalled: bool) -> int:
+    """The steps a run was allowed, where a run that did not reach the threshold is censored:
+    the steps it ran, or for a run stopped as stalled near chance, the steps it would have
+    run (the scale's ``allowed``, or the grid's cap when one applied to it)."""
+    if not stalled:
+        return steps_run
+    return min(allowed, cap) if cap else allowed
+
+
 def _rows(job: Job, seed: int, rate: float, trained: _Trained, by_evaluation: dict, env: dict,
           first: bool, commit: str | None) -> list[dict]:
     steps_per_epoch = len(training_data(job.profile(), job.scale)["x_train"]) // job.profile().batch_size
@@ -301,9 +310,8 @@ def _rows(job: Job, seed: int, rate: float, trained: _Trained, by_evaluation: di
         if consumer.threshold is not None:
             m["steps"] = steps_to(trained.recorder.errors, consumer.threshold / 100.0, consumer.window)
             m["steps_run"] = steps_run
-            # the steps the run was allowed: a stalled run is censored there, not where it stopped
-            allowed = job.scale.epochs * steps_per_epoch
-            m["steps_limit"] = min(allowed, trained.cap or allowed) if trained.recorder.stalled else steps_run
+            m["steps_limit"] = steps_limit(steps_run, job.scale.epochs * steps_per_epoch, trained.cap,
+                                           trained.recorder.stalled)
             m["stalled"] = bool(trained.recorder.stalled)
             m["threshold"] = consumer.threshold
         curves = {"val_error": trained.val_error, "val_loss": trained.val_loss} if job.scale.val_images else {}
