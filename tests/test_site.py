@@ -132,7 +132,10 @@ class Reader:
 
             try:
                 page.wait_for_function("() => window.MathJax?.startup?.promise", timeout=10_000)
-                page.evaluate("() => MathJax.startup.promise.then(() => true)")
+                typeset = page.evaluate("() => Promise.race([MathJax.startup.promise.then(() => true), "
+                                        "new Promise(r => setTimeout(() => r(false), 20000))])")
+                if not typeset:
+                    errors.append("MathJax did not finish typesetting within 20 s")
             except PlaywrightTimeout:
                 errors.append("MathJax did not load: the page's math stays raw TeX")
         return page, errors
@@ -171,10 +174,14 @@ _VISIBLE_SEARCH = """() => Array.from(document.querySelectorAll(
     '.search-button__button, .search-button-field, input[type=search]'))
   .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden').length"""
 # After a resize the theme slides its sidebars away: wait for finite animations to end.
-_SETTLED = """() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))
-  .then(() => Promise.all(document.getAnimations()
-    .filter(a => a.effect?.getComputedTiming().iterations !== Infinity)
-    .map(a => a.finished.catch(() => null))))"""
+# Two frames, then every finite animation finished; given up after 5 s (page.evaluate has no
+# timeout of its own: a promise that never settles would hang the whole suite).
+_SETTLED = """() => Promise.race([
+  new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))
+    .then(() => Promise.all(document.getAnimations()
+      .filter(a => a.effect?.getComputedTiming().iterations !== Infinity)
+      .map(a => a.finished.catch(() => null)))),
+  new Promise(r => setTimeout(r, 5000))])"""
 _CITATIONS = """() => Array.from(document.querySelectorAll('.bibtex-citation a.reference.internal'))
   .map(a => [a.innerText.trim(), a.getAttribute('href').split('#')[1]])"""
 # Figures (and any image) wider than the content column or outside it.
@@ -188,7 +195,8 @@ _PAGE_WIDER_THAN_WINDOW = "() => document.scrollingElement.scrollWidth > window.
 _AXE = """async ({rules, exclusions}) => {
   const options = {resultTypes: ['violations']};
   if (rules) options.runOnly = {type: 'rule', values: rules};
-  const result = await axe.run(document, options);
+  const result = await Promise.race([axe.run(document, options), new Promise((_, fail) =>
+    setTimeout(() => fail(new Error('axe-core did not finish within 60 s')), 60000))]);
   const findings = [], excluded = exclusions.map(() => 0);
   for (const violation of result.violations) {
     for (const node of violation.nodes) {
