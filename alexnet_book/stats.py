@@ -233,7 +233,9 @@ def no_variation(interval: Interval) -> bool:
 def size_verdict(interval: Interval, paper_value: float | None) -> str:
     """Whether the paper's effect fits our interval: :data:`AS_LARGE` when it lies inside,
     else :data:`SMALLER` or :data:`LARGER` (by magnitude, on the paper's side of no effect);
-    "" without a paper value or an interval.
+    "" without a paper value or an interval, and for an interval wholly on the other side of
+    no effect (a size cannot be compared across directions; the direction verdict says
+    "opposite").
     """
     if paper_value is None or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
         return ""
@@ -242,8 +244,10 @@ def size_verdict(interval: Interval, paper_value: float | None) -> str:
     if interval.low <= paper_value <= interval.high:
         return AS_LARGE
     null = interval.null
-    above = interval.low > paper_value
     paper_above_null = paper_value > null
+    if (interval.low > null and paper_value < null) or (interval.high < null and paper_value > null):
+        return ""
+    above = interval.low > paper_value
     return LARGER if above == paper_above_null else SMALLER
 
 

@@ -52,6 +52,21 @@ def test_size_verdicts_and_zero_variation():
     assert stats.size_verdict(interval, None) == ""
 
 
+def test_no_size_verdict_for_an_interval_on_the_other_side_of_no_effect():
+    """An effect measured in the opposite direction is not "smaller" than the paper's: the
+    direction verdict says "opposite" and the size verdict stays empty (chapter 7's local
+    response normalization result, +15.2 [9.2, 21.2] against the paper's -2, was once
+    labelled "smaller here")."""
+    opposite = stats.Interval(15.2, 9.2, 21.2, 4)
+    assert stats.verdict(opposite, -1) == stats.OPPOSITE
+    assert stats.size_verdict(opposite, -2.0) == ""
+    assert stats.size_verdict(stats.Interval(-3.0, -5.0, -1.0, 4), 2.0) == ""
+    ratio = stats.Interval(0.8, 0.7, 0.9, 4, kind="ratio")
+    assert stats.size_verdict(ratio, 6.0) == ""
+    # An interval that reaches across no effect still gets a size verdict.
+    assert stats.size_verdict(stats.Interval(1.0, -1.0, 3.0, 4), -2.0) == stats.SMALLER
+
+
 def test_the_minimum_detectable_effect_matches_a_simulation():
     """At the MDE, a paired t test at 5% rejects in about 80% of simulated experiments."""
     scipy_stats = pytest.importorskip("scipy.stats")
