@@ -41,8 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "assignments").glob("[0-9]*.ipynb"))
 NAMES = [p.stem for p in SOURCES]
 SEEDS = (2027, 2028)
-# Where pip downloads of the clean grading environment are kept between runs.
-WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alexnet-book" / "wheels"
 
 
 def _load(path: Path):

@@ -247,6 +247,15 @@ def _colab_python() -> str:
     return sys.executable
 
 
+def _uv() -> str | None:
+    """uv's executable (requirements.txt installs it), or None."""
+    try:
+        import uv
+    except ImportError:
+        return None
+    return uv.find_uv_bin()
+
+
 @pytest.mark.slow
 def test_colab_rehearsal_of_chapter_00(tmp_path):
     """Chapter 00 alone in an empty folder, in a kernel built from Colab's published list:
@@ -263,10 +272,16 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     constraints = tmp_path / "colab.txt"
     constraints.write_text(colab_constraints.pip_constraints())
     start = time.perf_counter()
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--only-binary=:all:", "-c",
-                    str(constraints), *[f"{name}=={pins[name]}" for name in REHEARSAL if name in pins]],
+    # Building the kernel is Colab's work, not the course's: uv (the course's dev tools) installs
+    # the same pinned wheels in a fraction of pip's time (15 s against 118 s here); the setup
+    # cell below still installs with pip, as in Colab.
+    installer = ([_uv(), "pip", "install", "--python", str(python)] if _uv()
+                 else [str(python), "-m", "pip", "install"])
+    subprocess.run([*installer, "--quiet", "--only-binary=:all:", "-c", str(constraints),
+                    *[f"{name}=={pins[name]}" for name in REHEARSAL if name in pins]],
                    check=True, env=_clean_pip_env(), timeout=1500)
-    print(f"rehearsal kernel ({base}): Colab's versions installed in {time.perf_counter() - start:.0f} s")
+    print(f"rehearsal kernel ({base}): Colab's versions installed in {time.perf_counter() - start:.0f} s "
+          f"({'uv' if _uv() else 'pip'})")
     fake = tmp_path / "fake"
     (fake / "google" / "colab").mkdir(parents=True)
     (fake / "google" / "colab" / "__init__.py").write_text('"""Stands in for Colab."""\n')

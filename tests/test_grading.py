@@ -474,3 +474,65 @@ def test_the_guides_grading_commands_exist_as_written():
     for line in re.findall(r"^\s*(\.venv/bin/python tools/grade\.py [^\n]*)", section, re.M):
         for flag in re.findall(r"--[a-z]+", line):
             assert flag in usage, (line, flag)
+
+
+# --- The clean grading environment's two installers ----------------------------------------------
+
+
+def _autograder_declaring(folder: Path, package: str) -> Path:
+    """A zip whose environment.yml declares this Python and one package, as otter writes it."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    path = folder / "autograder.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("environment.yml", f"name: otter-env\ndependencies:\n  - python={version}\n"
+                                            f"  - pip\n  - pip:\n      - {package}\n")
+    return path
+
+
+def _tiny_wheel(folder: Path) -> Path:
+    """A one-module wheel built offline (no build isolation), to install without an index."""
+    source = folder / "source"
+    (source / "tiny_grading_probe").mkdir(parents=True)
+    (source / "tiny_grading_probe" / "__init__.py").write_text("ANSWER = 42\n")
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "tiny-grading-probe"\nversion = "1.0"\n')
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    str(source), "-w", str(folder / "built")], check=True, timeout=120,
+                   env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+    return next((folder / "built").glob("*.whl"))
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_the_clean_environment_holds_what_is_declared_with_either_installer(installer, tmp_path,
+                                                                            monkeypatch):
+    """uv builds the environment where it is installed; without it, pip does (its downloads
+    kept under WHEELS). Either way, with no index (the package is a local wheel), the
+    environment holds the declared package and is reused while the declaration is unchanged,
+    and a declaration nothing can satisfy is a NotGraded with the installer's reason, leaving
+    no half-built environment behind."""
+    if installer == "uv" and grading._uv() is None:
+        pytest.skip("uv is not installed (requirements.txt installs it)")
+    wheel = _tiny_wheel(tmp_path)
+    if installer == "pip":
+        monkeypatch.setattr(grading, "_uv", lambda: None)
+        monkeypatch.setattr(grading, "WHEELS", tmp_path / "wheels")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheel.parent))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("UV_FIND_LINKS", str(wheel.parent))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    (tmp_path / "ok").mkdir()
+    zips = {"a": _autograder_declaring(tmp_path / "ok", "tiny-grading-probe==1.0")}
+    python = grading.ensure_environment(tmp_path / "env", zips)
+    probe = subprocess.run([str(python), "-c", "import tiny_grading_probe as t; print(t.ANSWER)"],
+                           capture_output=True, text=True, env=grading.environment_variables(str(python)))
+    assert probe.stdout.strip() == "42", probe.stderr
+    before = python.stat().st_mtime
+    assert grading.ensure_environment(tmp_path / "env", zips) == python  # reused, not rebuilt
+    assert python.stat().st_mtime == before
+    (tmp_path / "impossible").mkdir()
+    impossible = {"a": _autograder_declaring(tmp_path / "impossible", "tiny-grading-probe==9.9")}
+    with pytest.raises(grading.NotGraded, match=rf"could not build the grading environment \({installer}\)"):
+        grading.ensure_environment(tmp_path / "env2", impossible)
+    assert not (tmp_path / "env2").exists()

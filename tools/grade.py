@@ -273,9 +273,19 @@ def environment_variables(python: str, work: Path | None = None) -> dict[str, st
     return env
 
 
+def _uv() -> str | None:
+    """uv's executable where it is installed (the course's requirements.txt has it), else None."""
+    try:
+        import uv
+    except ImportError:
+        return None
+    return uv.find_uv_bin()
+
+
 def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
     """The clean environment's Python: a virtual environment in `directory` holding only what the
-    autograder zips declare, built on first use (pip downloads cached under WHEELS) and reused
+    autograder zips declare, built on first use (by uv where installed, from its cache when
+    offline; else by pip, its downloads cached under WHEELS) and reused
     while the declarations are unchanged. Raises NotGraded with the reason when it cannot."""
     declarations = {(v, tuple(p)) for v, p in map(declared, zips.values())}
     if len(declarations) != 1:
@@ -296,6 +306,16 @@ def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
     print(f"building the clean grading environment in {directory} (once)", flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(directory)], check=True, timeout=300)
     env = environment_variables(str(python))
+    if _uv():  # uv: the same packages in a fraction of pip's time, its own cache, offline first
+        install = [_uv(), "pip", "install", "--quiet", "--python", str(python), *packages]
+        result = subprocess.run([*install, "--offline"], env=env, capture_output=True, text=True, timeout=1800)
+        if result.returncode:
+            result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=1800)
+        if result.returncode:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise NotGraded(f"could not build the grading environment (uv):\n{result.stderr[-2000:]}")
+        stamp.write_text(stamp_text)
+        return python
     wheels = WHEELS / hashlib.sha256(stamp_text.encode()).hexdigest()[:16]
     pip = [sys.executable, "-m", "pip", "--python", str(python), "--quiet", "--disable-pip-version-check"]
     install = pip + ["install", "--no-compile", "--no-index", "--find-links", str(wheels), *packages]
