@@ -125,6 +125,35 @@ def paired_ratio(baseline, variant, level: float = 0.95) -> Interval:
     return Interval(math.exp(log.estimate), math.exp(log.low), math.exp(log.high), log.n, "ratio")
 
 
+def paired_t_p(differences) -> float:
+    """The two-sided p-value of the paired t test that the mean of ``differences`` (variant
+    minus baseline per pair; log ratios for a ratio) is zero: NaN with one pair, 0 or 1 for
+    pairs that do not vary."""
+    d = np.asarray(differences, dtype=float)
+    if d.size < 2:
+        return math.nan
+    sd = float(np.std(d, ddof=1))
+    if sd == 0:
+        return 1.0 if float(np.mean(d)) == 0 else 0.0
+    from scipy import stats as scipy_stats
+
+    t = float(np.mean(d)) / (sd / math.sqrt(d.size))
+    return float(2 * scipy_stats.t.sf(abs(t), d.size - 1))
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjustment of p-values tested together (family-wise error at most
+    the level when each adjusted p is compared with it), in the order given; NaN stays NaN
+    and does not count as a test."""
+    p = [float(x) for x in p_values]
+    tested = sorted((x, i) for i, x in enumerate(p) if not math.isnan(x))
+    adjusted, running = list(p), 0.0
+    for rank, (value, index) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * value))
+        adjusted[index] = running
+    return adjusted
+
+
 def mcnemar_p(only_baseline: int, only_variant: int) -> float:
     """McNemar's exact two-sided p-value for paired right/wrong outcomes: ``only_baseline``
     items right only under the baseline, ``only_variant`` right only under the variant

@@ -192,3 +192,29 @@ def test_bad_inputs_are_named():
         stats.mcnemar_p(-1, 2)
     with pytest.raises(ValueError, match="same items"):
         stats.paired_proportions([True], [True, False])
+
+
+def test_the_paired_t_p_value_matches_scipy_and_the_interval():
+    """The p-value is scipy's paired t test, and it is below 0.05 exactly when the 95% interval
+    excludes no effect (both from the same t distribution)."""
+    from scipy import stats as scipy_stats
+
+    baseline, variant = [20.1, 21.3, 19.8, 22.0, 20.6], [19.0, 20.9, 19.1, 20.2, 20.0]
+    p = stats.paired_t_p(np.subtract(variant, baseline))
+    assert p == pytest.approx(scipy_stats.ttest_rel(variant, baseline).pvalue, rel=1e-9)
+    for shift in np.linspace(-2, 2, 41):
+        moved = np.add(variant, shift)
+        interval = stats.paired_difference(baseline, moved)
+        excludes = interval.low > 0 or interval.high < 0
+        assert excludes == (stats.paired_t_p(moved - np.asarray(baseline)) < 0.05), shift
+    assert math.isnan(stats.paired_t_p([1.0]))
+    assert stats.paired_t_p([0.5, 0.5, 0.5]) == 0.0 and stats.paired_t_p([0.0, 0.0]) == 1.0
+
+
+def test_holm_adjustment_by_hand():
+    """Holm's adjustment on four p-values worked by hand: sorted 0.01, 0.02, 0.03, 0.2 times
+    4, 3, 2, 1 gives 0.04, 0.06, 0.06 (kept monotone) and 0.2; NaN is no test."""
+    adjusted = stats.holm([0.03, 0.2, 0.01, math.nan, 0.02])
+    assert adjusted[:3] == pytest.approx([0.06, 0.2, 0.04]) and adjusted[4] == pytest.approx(0.06)
+    assert math.isnan(adjusted[3])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])

@@ -83,7 +83,8 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
         None when the rows hold no complete pair; otherwise a dict with ``interval``
         (:class:`alexnet_book.stats.Interval`), ``verdict`` (the direction, or why there is
         none), ``size`` (the size verdict), ``seeds``, ``sd`` (of the paired differences,
-        or of the log ratios), ``mde`` (the minimum detectable effect at 80% power, in the
+        or of the log ratios), ``p`` (the paired t test's two-sided p-value against no
+        effect), ``mde`` (the minimum detectable effect at 80% power, in the
         claim's units), ``needed`` (seeds for the paper's effect), ``note``, ``device``,
         ``date``, ``baseline_mean``, ``variant_mean``.
 
@@ -179,18 +180,20 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
     size = "" if verdict in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN, ONE_SEED) else \
         stats.size_verdict(interval, claim.paper_value)
     return {"interval": interval, "verdict": verdict, "size": size, "seeds": len(seeds), "sd": sd,
-            "mde": mde, "needed": needed, "note": "; ".join(notes), "device": mine[0]["device"],
-            "date": mine[0]["date"], "baseline_mean": float(np.mean(b)), "variant_mean": float(np.mean(v))}
+            "p": stats.paired_t_p(spread), "mde": mde, "needed": needed, "note": "; ".join(notes),
+            "device": mine[0]["device"], "date": mine[0]["date"], "baseline_mean": float(np.mean(b)),
+            "variant_mean": float(np.mean(v))}
 
 
-COLUMNS = ["place", "metric", "paper", "estimate", "low", "high", "kind", "seeds", "mde", "needed",
+COLUMNS = ["place", "metric", "paper", "estimate", "low", "high", "kind", "seeds", "p", "mde", "needed",
            "verdict", "size", "note", "device", "date"]
 
 
 def summarise(rows: Sequence[dict]):
     """One line per claim present in ``rows``: the paper's value, our estimate with its
-    95% interval, the seeds, the minimum detectable effect, the seeds the paper's effect
-    would need, the verdicts and notes (a pandas DataFrame indexed by claim)."""
+    95% interval, the seeds, the paired t test's p-value, the minimum detectable effect, the
+    seeds the paper's effect would need, the verdicts and notes (a pandas DataFrame indexed by
+    claim)."""
     import pandas as pd
 
     lines = []
@@ -202,9 +205,9 @@ def summarise(rows: Sequence[dict]):
         lines.append({"claim": claim_id, "place": claim.place, "metric": claim.metric,
                       "paper": claim.describe_value(), "estimate": interval.estimate,
                       "low": interval.low, "high": interval.high, "kind": interval.kind,
-                      "seeds": result["seeds"], "mde": result["mde"], "needed": result["needed"],
-                      "verdict": result["verdict"], "size": result["size"], "note": result["note"],
-                      "device": result["device"], "date": result["date"]})
+                      "seeds": result["seeds"], "p": result["p"], "mde": result["mde"],
+                      "needed": result["needed"], "verdict": result["verdict"], "size": result["size"],
+                      "note": result["note"], "device": result["device"], "date": result["date"]})
     if not lines:
         return pd.DataFrame(columns=COLUMNS)
     return pd.DataFrame(lines).set_index("claim")
