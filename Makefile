@@ -71,7 +71,7 @@ WORKERS ?= 2
 XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 unit: setup
-	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=25 $(XDIST)
+	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=40 $(XDIST)
 
 nbval: setup
 	$(NB_ENV) $(BIN)/python -m pytest --nbval $(NOTEBOOKS) -p no:cacheprovider $(XDIST) \
