@@ -17,6 +17,7 @@ from notebook_checks import NOTEBOOKS, ROOT, code_cells, config, read
 
 sys.path.insert(0, str(ROOT / "tools"))
 import colab_constraints  # noqa: E402
+import grade  # noqa: E402
 import pin_library  # noqa: E402
 
 REPOSITORY_DIRS = {"notebooks", "benchmarks", "book", "assignments", "tests", "tools", "alexnet_book"}
@@ -247,15 +248,6 @@ def _colab_python() -> str:
     return sys.executable
 
 
-def _uv() -> str | None:
-    """uv's executable (requirements.txt installs it), or None."""
-    try:
-        import uv
-    except ImportError:
-        return None
-    return uv.find_uv_bin()
-
-
 @pytest.mark.slow
 def test_colab_rehearsal_of_chapter_00(tmp_path):
     """Chapter 00 alone in an empty folder, in a kernel built from Colab's published list:
@@ -275,13 +267,13 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     # Building the kernel is Colab's work, not the course's: uv (the course's dev tools) installs
     # the same pinned wheels in a fraction of pip's time (15 s against 118 s here); the setup
     # cell below still installs with pip, as in Colab.
-    installer = ([_uv(), "pip", "install", "--python", str(python)] if _uv()
-                 else [str(python), "-m", "pip", "install"])
+    uv = grade.uv_executable()
+    installer = [uv, "pip", "install", "--python", str(python)] if uv else [str(python), "-m", "pip", "install"]
     subprocess.run([*installer, "--quiet", "--only-binary=:all:", "-c", str(constraints),
                     *[f"{name}=={pins[name]}" for name in REHEARSAL if name in pins]],
                    check=True, env=_clean_pip_env(), timeout=1500)
     print(f"rehearsal kernel ({base}): Colab's versions installed in {time.perf_counter() - start:.0f} s "
-          f"({'uv' if _uv() else 'pip'})")
+          f"({'uv' if uv else 'pip'})")
     fake = tmp_path / "fake"
     (fake / "google" / "colab").mkdir(parents=True)
     (fake / "google" / "colab" / "__init__.py").write_text('"""Stands in for Colab."""\n')

@@ -511,11 +511,11 @@ def test_the_clean_environment_holds_what_is_declared_with_either_installer(inst
     environment holds the declared package and is reused while the declaration is unchanged,
     and a declaration nothing can satisfy is a NotGraded with the installer's reason, leaving
     no half-built environment behind."""
-    if installer == "uv" and grading._uv() is None:
+    if installer == "uv" and grading.uv_executable() is None:
         pytest.skip("uv is not installed (requirements.txt installs it)")
     wheel = _tiny_wheel(tmp_path)
     if installer == "pip":
-        monkeypatch.setattr(grading, "_uv", lambda: None)
+        monkeypatch.setattr(grading, "uv_executable", lambda: None)
         monkeypatch.setattr(grading, "WHEELS", tmp_path / "wheels")
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheel.parent))

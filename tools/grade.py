@@ -273,8 +273,9 @@ def environment_variables(python: str, work: Path | None = None) -> dict[str, st
     return env
 
 
-def _uv() -> str | None:
-    """uv's executable where it is installed (the course's requirements.txt has it), else None."""
+def uv_executable() -> str | None:
+    """uv's executable where it is installed (the course's requirements.txt has it), else None
+    (tests/test_colab.py builds its rehearsal kernel with it too)."""
     try:
         import uv
     except ImportError:
@@ -306,8 +307,8 @@ def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
     print(f"building the clean grading environment in {directory} (once)", flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(directory)], check=True, timeout=300)
     env = environment_variables(str(python))
-    if _uv():  # uv: the same packages in a fraction of pip's time, its own cache, offline first
-        install = [_uv(), "pip", "install", "--quiet", "--python", str(python), *packages]
+    if uv_executable():  # uv: the same packages in a fraction of pip's time, its own cache, offline first
+        install = [uv_executable(), "pip", "install", "--quiet", "--python", str(python), *packages]
         result = subprocess.run([*install, "--offline"], env=env, capture_output=True, text=True, timeout=1800)
         if result.returncode:
             result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=1800)
