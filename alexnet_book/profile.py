@@ -34,6 +34,8 @@ class Profile:
             network learned (accuracy thresholds); False only for ``smoke``.
         timed_steps: training steps each throughput measurement of chapter 5 times (after
             its untimed warm-up steps).
+        seeds: runs per variant where a chapter repeats a run with other seeds to show how
+            much a seed changes (chapter 3's ablation).
     """
 
     name: str
@@ -45,6 +47,7 @@ class Profile:
     width: float
     checks_learning: bool = True
     timed_steps: int = 8
+    seeds: int = 2
 
     def describe(self) -> str:
         """One stable line for notebooks to print."""
@@ -87,6 +90,7 @@ PROFILES: dict[str, Profile] = {
         width=1.0,
         checks_learning=False,
         timed_steps=1,  # the code path only: a CPU's rate at 227x227 means nothing
+        seeds=1,  # likewise: one seed runs every variant's code path
     ),
 }
 

@@ -580,6 +580,13 @@ def test_completeness_needs_every_claim_and_enough_seeds():
         claims.check_complete([r for r in rows if r["arm"] != "two towers"], "full", min_seeds=5)
     with pytest.raises(claims.ResultsFormatError, match=r"need >= 6 seeds"):
         claims.check_complete(rows, "full", min_seeds=6)
+    # a selection (chapter 7's live claims) needs only its own claims, and only claims of the tier
+    towers = [r for r in rows if r["claim"] == "towers"]
+    claims.check_complete(towers, "full", min_seeds=5, only=["towers"])
+    with pytest.raises(claims.ResultsFormatError, match=r"batchnorm/"):
+        claims.check_complete(towers, "full", min_seeds=5, only=["towers", "batchnorm"])
+    with pytest.raises(claims.UnknownClaimError, match=r"has no quick scale"):
+        claims.check_complete(towers, "quick", only=["towers"])
 
 
 def complete_rows(claim_id, tier="full"):
@@ -694,12 +701,14 @@ def test_an_unwritable_results_file_is_refused_before_training(tmp_path):
 TINY = """
 import dataclasses, sys
 from alexnet_book import claims
-tiny = claims.scale(train_images=256, epochs=1, seeds=2, drops=(), stop_at_threshold=True,
-                    inputs="standardised", width=0.25, threshold=80.0, learning_rates=(0.01, 0.1))
-claims.CLAIMS["relu_tanh"] = dataclasses.replace(claims.CLAIMS["relu_tanh"], scales={"quick": tiny})
+tiny = claims.scale(train_images=256, epochs=1, seeds={seeds}, drops=(), stop_at_threshold=True,
+                    inputs="standardised", width=0.25, threshold=80.0, learning_rates={rates})
+claims.CLAIMS["relu_tanh"] = dataclasses.replace(claims.CLAIMS["relu_tanh"], scales={{"quick": tiny}})
 """
 
-CLI = TINY + """
+# the fewest runs that still exercise each path: a grid of two rates for two workers (one per
+# arm); two seeds for the resume (a kill between the two seeds of one arm)
+CLI = TINY.format(seeds=1, rates=(0.01, 0.1)) + """
 sys.modules["tensorflow"] = None  # a GPU machine without TensorFlow
 from alexnet_book.claims.__main__ import main
 status = main(["--tier", "quick", "--only", "relu_tanh", "--out", sys.argv[1], "--workers", "2",
@@ -708,7 +717,7 @@ print("tensorflow imported:", sys.modules.get("tensorflow") is not None)
 sys.exit(status)
 """
 
-KILLED = TINY + """
+KILLED = TINY.format(seeds=2, rates=(0.1,)) + """
 import os, signal
 from alexnet_book.claims import runner
 original = runner.run_job_seed
@@ -727,17 +736,17 @@ claims.run("quick", ["relu_tanh"], out=sys.argv[1], progress=True)
 def test_a_killed_run_resumes_without_duplicates(tmp_path):
     out = tmp_path / "claims.jsonl"
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(out), "4"], capture_output=True, text=True,
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(out), "2"], capture_output=True, text=True,
                             env=env, timeout=300)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    assert len(out.read_text().splitlines()) == 4
+    assert len(out.read_text().splitlines()) == 2
     resumed = subprocess.run([sys.executable, "-c", KILLED, str(out), "99"], capture_output=True,
                              text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "4 of 8 runs already stored" in resumed.stdout
+    assert "2 of 4 runs already stored" in resumed.stdout
     rows, cut = store.read_file(out)
-    assert len(rows) == 8 and not cut
-    assert len({store.run_key(r) for r in rows}) == 8, "no run stored twice"
+    assert len(rows) == 4 and not cut
+    assert len({store.run_key(r) for r in rows}) == 4, "no run stored twice"
 
 
 @pytest.mark.slow
@@ -751,7 +760,7 @@ def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "tensorflow imported: False" in done.stdout
     rows, _ = store.read_file(out)
-    assert len(rows) == 2 * 2 * 2  # two arms x two seeds x two learning rates
+    assert len(rows) == 2 * 1 * 2  # two arms x one seed x two learning rates
     assert {r["backend"] for r in rows} == {"jax"} and all(set(store.ROW_FIELDS) <= set(r) for r in rows)
     assert "relu_tanh" in done.stdout and "result lines" in done.stdout
     print(f"claims command line, two JAX workers: {seconds:.0f} s")

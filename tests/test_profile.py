@@ -57,6 +57,7 @@ def test_smoke_keeps_the_full_profiles_shapes_on_a_handful_of_batches():
     assert smoke.train_subset // smoke.batch_size <= 4 and smoke.epochs == 1
     assert not smoke.checks_learning and full.checks_learning and profile.get("quick").checks_learning
     assert smoke.timed_steps < profile.get("quick").timed_steps <= full.timed_steps
+    assert smoke.seeds == 1 < profile.get("quick").seeds == full.seeds
 
 
 def test_the_full_profile_on_a_cpu_says_what_it_costs_before_anything_runs(monkeypatch):

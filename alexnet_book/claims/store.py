@@ -273,16 +273,19 @@ def drop_stale(rows: Sequence[dict]) -> tuple[list[dict], str | None]:
     return kept, note
 
 
-def check_complete(rows: Sequence[dict], tier: str, min_seeds: int = 1) -> None:
-    """Every claim that runs in ``tier`` has both arms with at least ``min_seeds`` seeds.
+def check_complete(rows: Sequence[dict], tier: str, min_seeds: int = 1,
+                   only: Iterable[str] | None = None) -> None:
+    """Every claim that runs in ``tier`` (or each of ``only``) has both arms with at least
+    ``min_seeds`` seeds.
 
     Raises:
         ResultsFormatError: the claims or arms that are missing or short of seeds.
+        UnknownClaimError: ``only`` names a claim that does not run in ``tier``.
     """
-    from alexnet_book.claims import CLAIMS, runnable
+    from alexnet_book.claims import CLAIMS, select
 
     problems = []
-    for claim_id in runnable(tier):
+    for claim_id in [c.id for c in select(tier, only)]:
         for side in CLAIMS[claim_id].arms():
             seeds = {r["seed"] for r in rows if r["claim"] == claim_id and r["arm"] == side.name}
             if len(seeds) < min_seeds:
