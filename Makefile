@@ -81,10 +81,14 @@ nbval: setup
 site: setup browser
 	$(BIN)/python -m pytest tests -m site
 
+# Each part's seconds are printed at the end, so that a slower part shows.
 test: setup browser
-	@start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint publish-check unit nbval book-strict site; \
-	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
+	@start=$$(date +%s); times=""; \
+	for part in lint publish-check unit nbval book-strict site; do \
+	  begun=$$(date +%s); $(MAKE) --no-print-directory $$part; \
+	  times="$$times$${times:+, }$$part $$(( $$(date +%s) - begun )) s"; \
+	done; \
+	echo "make test: all passed in $$(( $$(date +%s) - start )) s ($$times)"
 
 execute: setup
 	$(NB_ENV) $(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
