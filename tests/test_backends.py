@@ -3,11 +3,11 @@ is TensorFlow. Checked on JAX, the backend the GPU benchmarks use on machines wi
 TensorFlow: build, train a step with the paper's optimiser, LRN and its gradient,
 augmentation and ten-crop prediction, in a fresh process."""
 
-import os
 import subprocess
 import sys
 
 import pytest
+from keras_checks import jax_cpu_environment
 
 CODE = """
 import sys
@@ -36,7 +36,7 @@ print(len(history.history["loss"]), np.isfinite(np.asarray(grad)).all(),
 
 @pytest.mark.slow
 def test_library_runs_on_jax_without_tensorflow():
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env = jax_cpu_environment()
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

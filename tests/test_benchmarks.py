@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from keras_checks import jax_cpu_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENT = ("date", "backend", "keras", "python", "gpu", "device", "cpu_cores")
@@ -42,7 +43,9 @@ CURRENT = {
 
 def _run(script: str, *args, tmp_path, backend=None, expect_ok=True):
     env = {**os.environ, "ALEXNET_RUNS_DIR": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}
-    if backend:
+    if backend == "jax":
+        env = jax_cpu_environment(ALEXNET_RUNS_DIR=str(tmp_path), CUDA_VISIBLE_DEVICES="")
+    elif backend:
         env["KERAS_BACKEND"] = backend
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)

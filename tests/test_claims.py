@@ -12,6 +12,7 @@ import time
 import keras
 import numpy as np
 import pytest
+from keras_checks import jax_cpu_environment
 
 from alexnet_book import augment, claims, models, profile, results, stats
 from alexnet_book.claims import registry, runner, store
@@ -735,7 +736,7 @@ claims.run("quick", ["relu_tanh"], out=sys.argv[1], progress=True)
 @pytest.mark.slow
 def test_a_killed_run_resumes_without_duplicates(tmp_path):
     out = tmp_path / "claims.jsonl"
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env = jax_cpu_environment()
     killed = subprocess.run([sys.executable, "-c", KILLED, str(out), "2"], capture_output=True, text=True,
                             env=env, timeout=300)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -752,7 +753,7 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path):
 @pytest.mark.slow
 def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
     out = tmp_path / "claims.jsonl"
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    env = jax_cpu_environment()
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CLI, str(out)], capture_output=True, text=True,
                           env=env, timeout=300)
