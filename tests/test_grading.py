@@ -301,6 +301,15 @@ def autograder_folder(tmp_path) -> Path:
     return folder.parents[1]
 
 
+def test_autograders_named_relative_to_here_are_found_from_any_folder(tmp_path, autograder_folder, monkeypatch):
+    """`make grade` passes --autograders _build/assignments; otter runs elsewhere, so the zips'
+    paths must not depend on the folder grading started in."""
+    monkeypatch.chdir(tmp_path)
+    (zip_path,) = grading.autograders(Path("autograders")).values()
+    assert zip_path.is_absolute()
+    assert zip_path == autograder_folder / "01_shapes" / "autograder" / "01_shapes.zip"
+
+
 def _grade(*args, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "tools" / "grade.py"), *map(str, args)],

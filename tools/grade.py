@@ -152,9 +152,10 @@ class NotGraded(Exception):
 
 
 def autograders(directory: Path) -> dict[str, Path]:
-    """{assignment name: autograder zip} under `directory` (<name>/autograder/*.zip)."""
+    """{assignment name: autograder zip} under `directory` (<name>/autograder/*.zip), as absolute
+    paths: otter runs in a folder of its own, where a path relative to here names nothing."""
     zips = {}
-    for zip_path in sorted(directory.glob("*/autograder/*.zip")):
+    for zip_path in sorted(Path(directory).resolve().glob("*/autograder/*.zip")):
         with zipfile.ZipFile(zip_path) as archive:
             config = json.loads(archive.read("otter_config.json"))
         zips[config.get("assignment_name") or zip_path.parents[1].name] = zip_path
