@@ -42,11 +42,10 @@ CURRENT = {
 
 
 def _run(script: str, *args, tmp_path, backend=None, expect_ok=True):
-    env = {**os.environ, "ALEXNET_RUNS_DIR": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}
-    if backend == "jax":
-        env = jax_cpu_environment(ALEXNET_RUNS_DIR=str(tmp_path), CUDA_VISIBLE_DEVICES="")
-    elif backend:
+    env = jax_cpu_environment() if backend == "jax" else {**os.environ}
+    if backend and backend != "jax":
         env["KERAS_BACKEND"] = backend
+    env.update(ALEXNET_RUNS_DIR=str(tmp_path), CUDA_VISIBLE_DEVICES="")
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     if not expect_ok:
