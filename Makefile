@@ -24,7 +24,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean \
+.PHONY: pin test-lower-bounds setup data browser book book-strict test unit nbval site suite execute assignments grade lint clean \
 	publish-check check
 
 setup: $(STAMP) data
@@ -62,29 +62,33 @@ book-strict: setup
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 # Unit tests and nbval run on two pytest-xdist workers, each test file or notebook whole on
-# one worker (a file's session fixtures and a notebook's kernel stay together): on two
-# cores, one TensorFlow process training the course's small models leaves much of the
-# second core idle. (Sharing out single tests, --dist loadgroup, measured slower on two
-# cores: 669 s against 469 s for the unit tests, the graded class built on both workers.)
+# one worker (a file's session fixtures and a notebook's kernel stay together; each chapter's
+# smoke run is its own unit), the longest units first (conftest.py): on two cores, one
+# TensorFlow process training the course's small models leaves much of the second core idle.
 # WORKERS=0: serial.
 WORKERS ?= 2
 XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+NBVAL = --nbval $(NOTEBOOKS) --nbval-kernel-name alexnet-book \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
 
 unit: setup
 	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=40 $(XDIST)
 
 nbval: setup
-	$(NB_ENV) $(BIN)/python -m pytest --nbval $(NOTEBOOKS) -p no:cacheprovider $(XDIST) \
-	  --nbval-kernel-name alexnet-book --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	  --nbval-cell-timeout 900
+	$(NB_ENV) $(BIN)/python -m pytest $(NBVAL) -p no:cacheprovider $(XDIST)
 
 site: setup browser
 	$(BIN)/python -m pytest tests -m site
 
+# make test's tests: the unit tests, nbval and the site check in one session, so that the
+# two workers share all of it out and finish together (after book-strict built the site).
+suite: setup browser
+	$(NB_ENV) $(BIN)/python -m pytest tests $(NBVAL) -p no:cacheprovider --durations=40 $(XDIST)
+
 # Each part's seconds are printed at the end, so that a slower part shows.
 test: setup browser
 	@start=$$(date +%s); times=""; \
-	for part in lint publish-check unit nbval book-strict site; do \
+	for part in lint publish-check book-strict suite; do \
 	  begun=$$(date +%s); $(MAKE) --no-print-directory $$part; \
 	  times="$$times$${times:+, }$$part $$(( $$(date +%s) - begun )) s"; \
 	done; \
@@ -119,7 +123,7 @@ pin: setup
 	$(BIN)/python tools/pin_library.py
 
 lint: setup
-	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks
+	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks conftest.py
 
 # The fast loop while editing (a few minutes): lint and the unit tests that train nothing
 # large (not marked slow). `make test` before committing runs everything.

@@ -36,6 +36,9 @@ class Profile:
             its untimed warm-up steps).
         seeds: runs per variant where a chapter repeats a run with other seeds to show how
             much a seed changes (chapter 3's ablation).
+        overfitting_epochs: epochs of chapter 4's overfitting experiment, whose small
+            training subset (a sixth of ``train_subset``) the plain network must have time
+            to memorise.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Profile:
     checks_learning: bool = True
     timed_steps: int = 8
     seeds: int = 2
+    overfitting_epochs: int = 20
 
     def describe(self) -> str:
         """One stable line for notebooks to print."""
@@ -76,6 +80,7 @@ PROFILES: dict[str, Profile] = {
         epochs=10,
         batch_size=128,
         width=1.0,
+        overfitting_epochs=60,
         timed_steps=20,  # a GPU step takes milliseconds: more steps for a steadier rate
     ),
     # The full profile's shapes and code paths (227x227, the paper's width) on a handful
@@ -91,6 +96,7 @@ PROFILES: dict[str, Profile] = {
         checks_learning=False,
         timed_steps=1,  # the code path only: a CPU's rate at 227x227 means nothing
         seeds=1,  # likewise: one seed runs every variant's code path
+        overfitting_epochs=1,
     ),
 }
 

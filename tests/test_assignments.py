@@ -544,11 +544,11 @@ def test_a_run_over_its_time_is_stopped_and_leaves_nothing_behind(built, clean_p
     result = subprocess.run(
         [str(clean_python), str(ROOT / "tools" / "grade.py"), str(tmp_path / "class"), "--autograders",
          str(_out(built, NAMES[0]).parent), "--output", str(tmp_path / "grades.csv"), "--python",
-         str(clean_python), "--timeout", "20"],
+         str(clean_python), "--timeout", "10"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (total,) = [r for r in _read_grades(tmp_path / "grades.csv") if r["question"] == "total"]
-    assert total["note"] == "not graded: over the 20 s time limit" and float(total["points"]) == 0
+    assert total["note"] == "not graded: over the 10 s time limit" and float(total["points"]) == 0
     assert time.monotonic() - start < 300
     assert list(temporary.iterdir()) == []  # no folder with the hidden tests left behind
 

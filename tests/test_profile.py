@@ -58,6 +58,11 @@ def test_smoke_keeps_the_full_profiles_shapes_on_a_handful_of_batches():
     assert not smoke.checks_learning and full.checks_learning and profile.get("quick").checks_learning
     assert smoke.timed_steps < profile.get("quick").timed_steps <= full.timed_steps
     assert smoke.seeds == 1 < profile.get("quick").seeds == full.seeds
+    # chapter 4's overfitting experiment: one epoch runs its code path; longer than a chapter's
+    # main run where it must overfit
+    assert smoke.overfitting_epochs == 1
+    for name in ("quick", "full"):
+        assert profile.get(name).overfitting_epochs > profile.get(name).epochs, name
 
 
 def test_the_full_profile_on_a_cpu_says_what_it_costs_before_anything_runs(monkeypatch):
