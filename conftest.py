@@ -13,7 +13,6 @@ HEAVIEST_SECONDS = {
     "notebooks/03_lrn_vs_batchnorm.ipynb": 280,
     "notebooks/04_augmentation.ipynb": 270,
     "tests/test_colab.py": 180,
-    "tests/test_site.py": 150,
     "notebooks/07_claims.ipynb": 150,
     "tests/test_benchmarks.py": 120,
     "tests/test_claims.py": 100,
