@@ -194,6 +194,17 @@ def test_the_cpu_tier_keeps_alexnets_layers_and_fits_its_budget():
     assert models.minimum_input_size() < 99
 
 
+def test_the_cpu_tier_keeps_the_profile_its_stored_runs_were_measured_with(monkeypatch):
+    """The stored CPU tier's runs record their scale, not the quick profile's width or test
+    images: a change to the quick profile must not change the CPU tier's base."""
+    base = registry.tier_profile("cpu")
+    assert (base.width, base.test_subset, base.batch_size, base.image_size) == (0.25, 2_000, 128, 67)
+    monkeypatch.setitem(profile.PROFILES, "quick", dataclasses.replace(profile.get("quick"), width=0.125,
+                                                                          test_subset=1_000))
+    assert registry.tier_profile("cpu") == base
+    assert registry.tier_profile("quick").width == 0.125  # the quick tier follows the chapters
+
+
 def test_the_full_tier_trains_each_alexnet_claim_for_thousands_of_steps():
     for job in claims.plan("full"):
         if job.arm.net != "four_layer":
