@@ -63,10 +63,11 @@ book-strict: setup
 
 # Unit tests and nbval run on two pytest-xdist workers, each test file or notebook whole on
 # one worker (a file's session fixtures and a notebook's kernel stay together; each chapter's
-# smoke run is its own unit), the longest units first (conftest.py): on two cores, one
-# TensorFlow process training the course's small models leaves much of the second core idle.
-# (One session for unit, nbval and site together measured slower: 1,687 s against about
-# 1,500 s in three, its chapters training side by side at the start.) WORKERS=0: serial.
+# smoke run is its own unit), the longest units first (conftest.py). Most of the time is
+# processor work (two TensorFlow trainings side by side each run at about half speed), so
+# the workers mainly fill the gaps of subprocess and single-threaded tests. (One session for
+# unit, nbval and site together measured slower: 1,687 s against about 1,500 s in three, its
+# chapters training side by side at the start.) WORKERS=0: serial.
 WORKERS ?= 2
 XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 NBVAL = --nbval $(NOTEBOOKS) --nbval-kernel-name alexnet-book \
