@@ -70,7 +70,7 @@ PROFILES: dict[str, Profile] = {
         test_subset=2_000,
         epochs=5,
         batch_size=128,
-        width=0.125,
+        width=0.25,
     ),
     "full": Profile(
         name="full",
