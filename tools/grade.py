@@ -14,9 +14,10 @@ metadata, and graded with that assignment's zip from --autograders (default
 _build/assignments; _build/assignments-seed<SEED> for a term's variant).
 
 Where grading runs: in a virtual environment built once (and cached in --environment, default
-_build/grade-env) from exactly what the autograder zips declare (their environment.yml), so
-every route (`make grade`, this script) gives a submission the same grade. --python grades with
-another environment's Python instead (then grades may differ from the clean environment's).
+_build/grade-env) from exactly what the autograder zips declare (their environment.yml; less
+NOT_KEPT, which only slows otter's start), so every route (`make grade`, this script) gives a
+submission the same grade. --python grades with another environment's Python instead (then
+grades may differ from the clean environment's).
 
 How a submission is graded, in three processes per submission:
 
@@ -74,6 +75,12 @@ GRADER = Path(__file__).resolve()
 COLUMNS = ["student", "assignment", "question", "points", "max_points", "seconds", "note", "file"]
 DEFAULT_ENVIRONMENT = ROOT / "_build" / "grade-env"
 WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "alexnet-book" / "wheels"
+# Removed from the clean environment after it is built: rfc3987-syntax comes with jsonschema's
+# optional format checks (through jupyter-events), which grading never uses, and compiles 38 Lark
+# grammars each time jsonschema is imported, as `otter run` does in more than one process: one
+# `otter run` took 17.4 s with it and 5.7 s without it (the same scores). jsonschema imports it
+# only if present.
+NOT_KEPT = ("rfc3987-syntax",)
 # Failures of the grading machine, not of the submission: a Jupyter kernel that dies while
 # starting (for instance when two kernels starting at once pick the same free port).
 RETRIED = ("Kernel died before replying to kernel_info",)
@@ -293,7 +300,7 @@ def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
     if len(declarations) != 1:
         raise NotGraded(f"the autograders declare different environments: {sorted(declarations)}")
     ((version, packages),) = declarations
-    stamp_text = "\n".join([version, *packages])
+    stamp_text = "\n".join([version, *packages, *(f"without {name}" for name in NOT_KEPT)])
     directory = Path(os.path.abspath(directory))
     python, stamp = directory / "bin" / "python", directory / ".declared"
     if python.exists() and stamp.exists() and stamp.read_text() == stamp_text:
@@ -316,6 +323,7 @@ def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
         if result.returncode:
             shutil.rmtree(directory, ignore_errors=True)
             raise NotGraded(f"could not build the grading environment (uv):\n{result.stderr[-2000:]}")
+        _remove_not_kept([uv_executable(), "pip", "uninstall", "--quiet", "--python", str(python)], env)
         stamp.write_text(stamp_text)
         return python
     wheels = WHEELS / hashlib.sha256(stamp_text.encode()).hexdigest()[:16]
@@ -337,8 +345,15 @@ def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
         if result.returncode:
             shutil.rmtree(directory, ignore_errors=True)
             raise NotGraded(f"could not build the grading environment (pip):\n{result.stderr[-2000:]}")
+    _remove_not_kept(pip + ["uninstall", "--yes"], env)
     stamp.write_text(stamp_text)
     return python
+
+
+def _remove_not_kept(uninstall: list[str], env: dict) -> None:
+    """Uninstall NOT_KEPT from a freshly built environment. Where one is not installed (its
+    dependant not declared), nothing happens; a removal that fails only leaves grading slower."""
+    subprocess.run([*uninstall, *NOT_KEPT], env=env, capture_output=True, timeout=300)
 
 
 # --- Submissions ----------------------------------------------------------------------------------
