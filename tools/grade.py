@@ -300,7 +300,9 @@ def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
     if len(declarations) != 1:
         raise NotGraded(f"the autograders declare different environments: {sorted(declarations)}")
     ((version, packages),) = declarations
-    stamp_text = "\n".join([version, *packages, *(f"without {name}" for name in NOT_KEPT)])
+    declared_text = "\n".join([version, *packages])
+    # The stamp names the removal too, so an environment built before it is rebuilt once.
+    stamp_text = "\n".join([declared_text, *(f"without {name}" for name in NOT_KEPT)])
     directory = Path(os.path.abspath(directory))
     python, stamp = directory / "bin" / "python", directory / ".declared"
     if python.exists() and stamp.exists() and stamp.read_text() == stamp_text:
@@ -326,7 +328,7 @@ def ensure_environment(directory: Path, zips: dict[str, Path]) -> Path:
         _remove_not_kept([uv_executable(), "pip", "uninstall", "--quiet", "--python", str(python)], env)
         stamp.write_text(stamp_text)
         return python
-    wheels = WHEELS / hashlib.sha256(stamp_text.encode()).hexdigest()[:16]
+    wheels = WHEELS / hashlib.sha256(declared_text.encode()).hexdigest()[:16]  # kept across that rebuild
     pip = [sys.executable, "-m", "pip", "--python", str(python), "--quiet", "--disable-pip-version-check"]
     install = pip + ["install", "--no-compile", "--no-index", "--find-links", str(wheels), *packages]
     if not wheels.is_dir() or subprocess.run(install, env=env, capture_output=True).returncode:
