@@ -84,8 +84,8 @@ site: setup browser
 
 # Each part's seconds are printed at the end, so that a slower part shows, with the processor
 # seconds of everything it ran (Linux: this shell's children's, from /proc): how busy the
-# cores were. On a shared machine both vary with its speed (the same commit's tests: 1,810 s
-# and 2,871 processor s, then 1,978 s and 3,257 an hour later): compare runs made together.
+# cores were. On a shared machine both vary with its speed (README: the same tests an hour
+# apart), so compare runs made close together.
 CPU_SECONDS = awk '{printf "%d", ($$16 + $$17) / 100}' /proc/$$$$/stat 2>/dev/null || echo 0
 test: setup browser
 	@start=$$(date +%s); times=""; \
