@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from notebook_checks import NOTEBOOKS, ROOT, code_cells, config, read
+from wheel_checks import clean_pip_env, library_wheel
 
 sys.path.insert(0, str(ROOT / "tools"))
 import colab_constraints  # noqa: E402
@@ -150,11 +151,6 @@ def test_no_notebook_reads_files_by_their_place_in_the_repository(path):
     assert not relative_paths(source), f"{path.name}: {relative_paths(source)}"
 
 
-def _clean_pip_env() -> dict:
-    # This machine's pip configuration (local mirrors, caps) must not colour the answer.
-    return {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
 def test_the_constraints_are_colabs_whole_published_list():
     info = colab_constraints.read()
     assert re.fullmatch(r"[0-9a-f]{40}", info["commit"]) and info["python"].startswith("3.")
@@ -166,20 +162,6 @@ def test_the_constraints_are_colabs_whole_published_list():
     assert all(line.startswith(urls) for line in info["other"])
 
 
-def _library_wheel(folder: Path) -> Path:
-    """A wheel of the library, built from a copy (setuptools writes build/ beside the source)."""
-    import shutil
-
-    source = folder / "source"
-    shutil.copytree(ROOT / "alexnet_book", source / "alexnet_book",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(source),
-                    "-w", str(folder)], check=True, env=_clean_pip_env(), timeout=300)
-    return next(folder.glob("alexnet_book-*.whl"))
-
-
 def _dry_run(tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, dict]:
     """pip's resolution of the setup cell's install for Colab's Python and platform, every
     package of Colab's list pinned (pip resolves for another interpreter with
@@ -187,7 +169,7 @@ def _dry_run(tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Co
     info = colab_constraints.read()
     constraints = tmp_path / "colab.txt"
     constraints.write_text(colab_constraints.pip_constraints())
-    wheel = _library_wheel(tmp_path / "wheel")
+    wheel = library_wheel(tmp_path / "wheel")
     report = tmp_path / "report.json"
     platforms = [f for p in ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
                  for f in ("--platform", p)]
@@ -197,7 +179,7 @@ def _dry_run(tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Co
          "--python-version", info["python"], "--implementation", "cp", *platforms,
          "--target", str(tmp_path / "target"), "--report", str(report), "-c", str(constraints),
          f"alexnet_book[chapters] @ {wheel.as_uri()}", *extra],
-        capture_output=True, text=True, env=_clean_pip_env(), timeout=600)
+        capture_output=True, text=True, env=clean_pip_env(), timeout=600)
     print(f"dry-run resolution for Python {info['python']}: {time.perf_counter() - start:.0f} s")
     planned = ({item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
                 for item in json.loads(report.read_text())["install"]} if done.returncode == 0 else {})
@@ -234,30 +216,93 @@ REHEARSAL = ("tensorflow", "keras", "numpy", "protobuf", "psutil", "pandas", "ma
              "scikit-image", "jax", "jaxlib", "scipy", "wandb", "httpx", "ipykernel", "ipython", "pip")
 
 
-def _colab_python() -> str:
-    """Colab's Python version where this machine has it (pyenv's or on PATH), else ours."""
-    version = colab_constraints.read()["python"]
+def _pyenv_roots() -> list[Path]:
+    """pyenv's installations this machine has, found without $HOME: $PYENV_ROOT, the root
+    above a `shims` folder on PATH or above the `pyenv` executable, and ~/.pyenv."""
+    import shutil
+
+    roots = [Path(os.environ["PYENV_ROOT"])] if os.environ.get("PYENV_ROOT") else []
+    roots += [Path(entry).parent for entry in os.environ.get("PATH", "").split(os.pathsep)
+              if Path(entry).name == "shims"]
+    pyenv = shutil.which("pyenv")
+    if pyenv:  # <root>/bin/pyenv, or <root>/libexec/pyenv behind a link
+        roots.append(Path(pyenv).resolve().parents[1])
+    roots.append(Path(os.path.expanduser("~/.pyenv")))
+    return list(dict.fromkeys(roots))
+
+
+def python_candidates(version: str) -> list[str]:
+    """Executables that may be Python `version`: pyenv's (wherever it lives), uv's managed or
+    found Pythons, and `pythonX.Y` on PATH."""
     import glob
     import shutil
 
-    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    candidates = [path for root in _pyenv_roots() for path in
+                  sorted(glob.glob(str(root / "versions" / f"{version}.*" / "bin" / f"python{version}")))]
+    uv = grade.uv_executable()
+    if uv:
+        found = subprocess.run([uv, "python", "find", "--no-python-downloads", version],
+                               capture_output=True, text=True, env={**os.environ, "UV_OFFLINE": "1"})
+        candidates += [found.stdout.strip()] if found.returncode == 0 and found.stdout.strip() else []
     candidates += [p for p in (shutil.which(f"python{version}"),) if p]
-    for candidate in candidates:  # a pyenv shim answers even when that Python is not selected
-        if subprocess.run([candidate, "-c", "import ssl, venv"], capture_output=True).returncode == 0:
+    return list(dict.fromkeys(candidates))
+
+
+def colab_python() -> str | None:
+    """An executable of Colab's Python version that runs (a pyenv shim answers even when that
+    Python is not selected, or when pyenv's root is not under $HOME), or None."""
+    version = colab_constraints.read()["python"]
+    check = f"import ssl, sys, venv; assert sys.version_info[:2] == {tuple(map(int, version.split('.')))}"
+    for candidate in python_candidates(version):
+        if subprocess.run([candidate, "-c", check], capture_output=True).returncode == 0:
             return candidate
-    return sys.executable
+    return None
+
+
+def test_colabs_python_is_found_without_home(monkeypatch, tmp_path):
+    """A new user's shell, a container or a CI runner has another $HOME: the pyenv root is
+    still found from PATH (its shims folder, or the pyenv executable) and from $PYENV_ROOT."""
+    root = tmp_path / "somewhere" / ".pyenv"
+    (root / "shims").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    monkeypatch.delenv("PYENV_ROOT", raising=False)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(root / "shims"), "/usr/bin", "/bin"]))
+    assert root in _pyenv_roots() and Path(tmp_path / "empty-home" / ".pyenv") in _pyenv_roots()
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setenv("PYENV_ROOT", str(root))
+    assert _pyenv_roots()[0] == root
+    version = tmp_path / "somewhere" / ".pyenv" / "versions" / "3.13.1" / "bin"
+    version.mkdir(parents=True)
+    (version / "python3.13").write_text("")
+    assert str(version / "python3.13") in python_candidates("3.13")
+
+
+#: What the rehearsal needs and how to get it, said in one line where the machine lacks it.
+NO_COLAB_PYTHON = ("the Colab rehearsal needs Colab's Python {version} (Colab's packages need it), "
+                   "not found via PYENV_ROOT, pyenv, uv or PATH: install it (e.g. `uv python install "
+                   "{version}` or `pyenv install {version}`) to run it")
+
+
+def _first_cells(path: Path, count: int) -> nbformat.NotebookNode:
+    """A notebook of a chapter's first `count` code cells: the Colab setup and its imports."""
+    notebook = read(path)
+    notebook.cells = code_cells(notebook)[:count]
+    return notebook
 
 
 @pytest.mark.slow
-def test_colab_rehearsal_of_chapter_00(tmp_path):
-    """Chapter 00 alone in an empty folder, in a kernel built from Colab's published list:
-    Colab's Python where this machine has it, Colab's versions of what the chapters import
-    (psutil 5.9.5 included) and nothing of the course's environment. It imports a fake
-    google.colab at start-up (as Colab's does), so the setup cell's real install runs (pip
-    from this clone, at the pinned commit, every installed package pinned), then the whole
-    chapter, energy accounting included."""
+def test_colab_rehearsal_of_every_chapter(tmp_path):
+    """Chapter 00 whole, then every other chapter's setup and import cells, in an empty
+    folder, in a kernel built from Colab's published list: Colab's Python, Colab's versions of
+    what the chapters import (psutil 5.9.5 included) and nothing of the course's environment.
+    It imports a fake google.colab at start-up (as Colab's does), so each setup cell's real
+    install runs (pip, from this clone at the pinned commit, every installed package pinned):
+    a module only the editable install provides fails here."""
+    version = colab_constraints.read()["python"]
+    base = colab_python()
+    if base is None:
+        pytest.skip(NO_COLAB_PYTHON.format(version=version))
     venv = tmp_path / "colab-venv"
-    base = _colab_python()
     subprocess.run([base, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     pins = colab_constraints.read()["pins"]
@@ -266,12 +311,12 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     start = time.perf_counter()
     # Building the kernel is Colab's work, not the course's: uv (the course's dev tools) installs
     # the same pinned wheels in a fraction of pip's time (15 s against 118 s here); the setup
-    # cell below still installs with pip, as in Colab.
+    # cells below still install with pip, as in Colab.
     uv = grade.uv_executable()
     installer = [uv, "pip", "install", "--python", str(python)] if uv else [str(python), "-m", "pip", "install"]
     subprocess.run([*installer, "--quiet", "--only-binary=:all:", "-c", str(constraints),
                     *[f"{name}=={pins[name]}" for name in REHEARSAL if name in pins]],
-                   check=True, env=_clean_pip_env(), timeout=1500)
+                   check=True, env=clean_pip_env(), timeout=1500)
     print(f"rehearsal kernel ({base}): Colab's versions installed in {time.perf_counter() - start:.0f} s "
           f"({'uv' if uv else 'pip'})")
     fake = tmp_path / "fake"
@@ -287,24 +332,37 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
                 "PIP_DISABLE_PIP_VERSION_CHECK": "1"}}))
     folder = tmp_path / "empty"
     folder.mkdir()
-    notebook = read(ROOT / "notebooks" / "00_setup_and_tour.ipynb")
-    cell = code_cells(notebook)[0]
     url = config()["repository"]["url"].rstrip("/")
-    cell.source = cell.source.replace(url, ROOT.as_uri())  # the pinned commit, from this clone
-    assert ROOT.as_uri() in cell.source
     import nbclient
+    from nbclient.exceptions import CellExecutionError
+
+    def run(notebook: nbformat.NotebookNode) -> float:
+        cell = code_cells(notebook)[0]
+        cell.source = cell.source.replace(url, ROOT.as_uri())  # the pinned commit, from this clone
+        assert ROOT.as_uri() in cell.source
+        began = time.perf_counter()
+        nbclient.NotebookClient(notebook, kernel_name="colab", timeout=600,
+                                resources={"metadata": {"path": str(folder)}}).execute()
+        errors = [o for c in code_cells(notebook) for o in c.outputs if o.output_type == "error"]
+        assert not errors, f"{errors[0].ename}: {errors[0].evalue}"
+        return time.perf_counter() - began
 
     env = {"JUPYTER_PATH": str(tmp_path / "kernels"), "ALEXNET_RUNS_DIR": str(tmp_path / "runs")}
     old = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
+    chapter_0 = read(ROOT / "notebooks" / "00_setup_and_tour.ipynb")
     try:
-        start = time.perf_counter()
-        nbclient.NotebookClient(notebook, kernel_name="colab", timeout=600,
-                                resources={"metadata": {"path": str(folder)}}).execute()
-        print(f"rehearsal: {time.perf_counter() - start:.0f} s")
+        print(f"rehearsal of chapter 00 whole: {run(chapter_0):.0f} s")
+        failed = {}
+        for path in NOTEBOOKS[1:]:  # each chapter's setup cell and its imports, in a new kernel
+            try:
+                print(f"rehearsal of {path.stem}'s setup and imports: {run(_first_cells(path, 2)):.0f} s")
+            except (AssertionError, CellExecutionError) as error:
+                failed[path.name] = str(error).strip().splitlines()[-1][:300]
     finally:
         for key, value in old.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    assert not failed, f"in Colab's kernel, from the wheel pip builds: {failed}"
     # From the notebook's folder, as its kernel saw it (from the repository root, Python would
     # import the checkout's alexnet_book/ folder first).
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -314,20 +372,18 @@ def test_colab_rehearsal_of_chapter_00(tmp_path):
     assert site in installed, f"the setup cell did not install the library: {installed}"
     origin = json.loads(next(Path(site).glob("alexnet_book-*.dist-info/direct_url.json")).read_text())
     assert origin["vcs_info"]["commit_id"] == _pinned_commit(), origin  # the pinned library
+    assert "editable" not in origin.get("dir_info", {}), origin
     after = dict(line.lower().replace("_", "-").split("==") for line in subprocess.run(
         [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
         check=True).stdout.splitlines() if "==" in line)
     changed = {n: (pins[n], after.get(n)) for n in REHEARSAL if n in pins and after.get(n) != pins[n]}
     assert not changed, f"the setup cell changed Colab's packages: {changed}"
     assert int(after["codecarbon"].split(".")[0]) < 3, "Colab's psutil 5.9.5 allows codecarbon 2.7.1"
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
-    assert not errors, errors[0]
-    text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    text = "\n".join(o.get("text", "") for c in chapter_0.cells if c.cell_type == "code" for o in c.outputs)
     assert "kWh" in text, "energy accounting ran"
     assert list(folder.iterdir()) == [] or all(p.name in {"runs", "wandb", "emissions.csv"}
                                                for p in folder.iterdir())
-    nbformat.validate(notebook)
+    nbformat.validate(chapter_0)
 
 
 def _declared_distributions() -> set[str]:
