@@ -358,7 +358,8 @@ def test_colab_rehearsal_of_every_chapter(tmp_path):
             try:
                 print(f"rehearsal of {path.stem}'s setup and imports: {run(_first_cells(path, 2)):.0f} s")
             except (AssertionError, CellExecutionError) as error:
-                failed[path.name] = str(error).strip().splitlines()[-1][:300]
+                last = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip().splitlines()[-1]
+                failed[path.name] = last[:300]
     finally:
         for key, value in old.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
