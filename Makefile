@@ -24,7 +24,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean \
+.PHONY: colab-python pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean \
 	publish-check check
 
 setup: $(STAMP) data
@@ -119,6 +119,12 @@ grade:
 	@test -d $(AUTOGRADERS) || $(MAKE) --no-print-directory assignments SEED=$(SEED)
 	$(GRADE_PYTHON) tools/grade.py $(SUBMISSIONS) --autograders $(AUTOGRADERS) --output $(GRADES) \
 	  --environment $(GRADE_ENV)$(if $(OVERWRITE), --overwrite)
+
+# Colab's Python (the version tools/colab-constraints.txt names) for the Colab rehearsal in the
+# tests: uv installs a standalone build from GitHub. Without it the rehearsal is skipped with
+# a one-line reason; the GitHub workflow runs this before make test.
+colab-python: $(STAMP)
+	$(BIN)/uv python install $$($(BIN)/python tools/colab_constraints.py --python)
 
 # After committing a change to the library: the notebooks' Colab cell installs that commit.
 pin: setup

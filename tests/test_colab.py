@@ -279,8 +279,8 @@ def test_colabs_python_is_found_without_home(monkeypatch, tmp_path):
 
 #: What the rehearsal needs and how to get it, said in one line where the machine lacks it.
 NO_COLAB_PYTHON = ("the Colab rehearsal needs Colab's Python {version} (Colab's packages need it), "
-                   "not found via PYENV_ROOT, pyenv, uv or PATH: install it (e.g. `uv python install "
-                   "{version}` or `pyenv install {version}`) to run it")
+                   "not found via PYENV_ROOT, pyenv, uv or PATH: `make colab-python` installs it (uv, "
+                   "from GitHub), or `pyenv install {version}`")
 
 
 def _first_cells(path: Path, count: int) -> nbformat.NotebookNode:

@@ -91,7 +91,11 @@ def pip_constraints(path: Path = FILE) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="print the stored list's header and key pins")
+    parser.add_argument("--python", action="store_true", help="print Colab's Python version (3.13)")
     args = parser.parse_args(argv)
+    if args.python:
+        print(read()["python"])
+        return 0
     try:
         info = read() if args.check else refresh()
     except OSError as error:
