@@ -1,11 +1,13 @@
 # AlexNet, from paper to practice.
 #   make book      set up .venv and the offline data, build the website into _build/html
-#   make test      set up, then every test: the publishing checks, unit, nbval on every
+#   make test      set up, then the default tier: the publishing checks, unit, nbval on every
 #                  notebook, strict book build, and the browser check of the built site
 #                  (WORKERS=0: serial); GitHub Actions runs it too (.github/workflows/)
+#   make test-integration  the whole-system rehearsals (tests marked integration); .ci/run
+#                  runs both tiers
 #   make publish-check  one version everywhere, the licences, CITATION.cff (cffconvert) and
 #                  the GitHub Actions workflows (actionlint)
-#   make check     the fast loop while editing: lint and the unit tests not marked slow
+#   make check     the fast loop while editing: lint and the unit tests of the default tier
 #   make execute   refresh the stored outputs of every notebook (quick profile)
 #   make assignments  student notebooks and autograder zips under _build/assignments
 #                  (SEED=2027: a term's own variant, other numbers, in _build/assignments-seed2027)
@@ -24,7 +26,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: colab-python pin test-lower-bounds setup data browser book book-strict test unit nbval site execute assignments grade lint clean \
+.PHONY: colab-python pin test-lower-bounds setup data browser book book-strict test test-integration integration unit nbval site execute assignments grade lint clean \
 	publish-check check
 
 setup: $(STAMP) data
@@ -74,7 +76,7 @@ NBVAL = --nbval $(NOTEBOOKS) --nbval-kernel-name alexnet-book \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900
 
 unit: setup
-	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site" --durations=40 $(XDIST)
+	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site and not integration" --durations=40 $(XDIST)
 
 nbval: setup
 	$(NB_ENV) $(BIN)/python -m pytest $(NBVAL) -p no:cacheprovider $(XDIST)
@@ -85,16 +87,30 @@ site: setup browser
 # Each part's seconds are printed at the end, so that a slower part shows, with the processor
 # seconds of everything it ran (Linux: this shell's children's, from /proc): how busy the
 # cores were. On a shared machine both vary with its speed (README: the same tests an hour
-# apart), so compare runs made close together.
+# apart), so compare runs made close together. $(call timed,parts,name) runs the parts.
 CPU_SECONDS = awk '{printf "%d", ($$16 + $$17) / 100}' /proc/$$$$/stat 2>/dev/null || echo 0
-test: setup browser
+define timed
 	@start=$$(date +%s); times=""; \
-	for part in lint publish-check unit nbval book-strict site; do \
+	for part in $(1); do \
 	  begun=$$(date +%s); used=$$($(CPU_SECONDS)); $(MAKE) --no-print-directory $$part; \
 	  times="$$times$${times:+, }$$part $$(( $$(date +%s) - begun )) s"; \
 	  times="$$times/$$(( $$($(CPU_SECONDS)) - used )) cpu"; \
 	done; \
-	echo "make test: all passed in $$(( $$(date +%s) - start )) s, $$($(CPU_SECONDS)) processor s ($$times)"
+	echo "make $(2): all passed in $$(( $$(date +%s) - start )) s, $$($(CPU_SECONDS)) processor s ($$times)"
+endef
+
+# The default tier: what every change must pass (README: within 15 minutes on two cores).
+test: setup browser
+	$(call timed,lint publish-check unit nbval book-strict site,test)
+
+# The integration tier: the whole-system rehearsals (tests marked integration: every chapter
+# at the smoke profile, the Colab kernel, a class graded in the clean environment, a killed
+# claims run resumed, the benchmarks' processes). .ci/run runs it after make test.
+integration: setup
+	$(NB_ENV) $(BIN)/python -m pytest tests -m integration --durations=20 $(XDIST)
+
+test-integration: setup
+	$(call timed,integration,test-integration)
 
 execute: setup
 	$(NB_ENV) $(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
@@ -133,12 +149,12 @@ pin: setup
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks conftest.py
 
-# The fast loop while editing (a few minutes): lint and the unit tests that train nothing
-# large (not marked slow). `make test` before committing runs everything.
+# The fast loop while editing (a few minutes): lint and the default tier's unit tests.
+# `make test` and `make test-integration` before committing run everything.
 check: setup
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory lint; \
-	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site and not slow" -q -p no:cacheprovider $(XDIST); \
+	$(NB_ENV) $(BIN)/python -m pytest tests -m "not site and not integration" -q -p no:cacheprovider $(XDIST); \
 	echo "make check: passed in $$(( $$(date +%s) - start )) s"
 
 # Ready to publish: one version in pyproject.toml, the site's footer, CITATION.cff and
@@ -166,7 +182,7 @@ test-lower-bounds:
 	$(LOWER)/bin/python -m uv pip list --python $(LOWER)/bin/python | \
 	  grep -i -E '^(tensorflow|keras|numpy|pandas|wandb|codecarbon|jax|matplotlib) '
 	$(LOWER)/bin/python tools/install_kernel.py
-	$(NB_ENV) $(LOWER)/bin/python -m pytest tests -m "not site and not slow" -p no:cacheprovider -q $(XDIST)
+	$(NB_ENV) $(LOWER)/bin/python -m pytest tests -m "not site and not integration" -p no:cacheprovider -q $(XDIST)
 	$(NB_ENV) $(LOWER)/bin/python -m pytest tests/test_smoke.py -p no:cacheprovider -q \
 	  $(if $(filter 0,$(WORKERS)),,-n $(WORKERS))
 

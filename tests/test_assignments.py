@@ -197,7 +197,7 @@ def clean_python(built, tmp_path_factory) -> Path:
     return grading.ensure_environment(tmp_path_factory.mktemp("clean") / "venv", built)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_clean_environment_has_no_course_packages(clean_python, tmp_path):
     """Nor what grading.NOT_KEPT removes (seconds at each `otter run`'s start)."""
     env = _clean_env(clean_python.parents[1])
@@ -304,19 +304,35 @@ sys.modules["assignment_rules"] = types.SimpleNamespace(
 }
 for _name in NAMES:
     GAMED[f"{_name}-always-equal"] = (_name, "student", ALWAYS_EQUAL, "always equal")
-# Expected grades: {student: (total, {question: points} where not the reference's, note fragments)}
+# Expected grades: {student: (graded, {question: points} where not the reference's, note
+# fragments)}; a graded submission scores the reference's points but for its losses, an
+# ungraded one zero on every question. The totals follow from the sources' points.
 EXPECTED = {
-    "checker-patched": (0, {}, ["review:", "otter"]),
-    "tests-rewritten": (0, {}, ["review:", "changed the files beside it while it was graded: tests/",
-                                "writes files"]),
-    "fake-rules": (8, {"q1_output_size": 2, "q4_total": 1}, ["review:", "changes sys.modules"]),
-    "smuggled": (6, {"q1_output_size": 2, "q2_parameters": 2, "q3_macs": 1, "q4_total": 1},
+    "checker-patched": (False, {}, ["review:", "otter"]),
+    "tests-rewritten": (False, {}, ["review:", "changed the files beside it while it was graded: tests/",
+                                    "writes files"]),
+    "fake-rules": (True, {"q1_output_size": 2, "q4_total": 1}, ["review:", "changes sys.modules"]),
+    "smuggled": (True, {"q1_output_size": 2, "q2_parameters": 2, "q3_macs": 1, "q4_total": 1},
                  ["review:", "patches numpy.keras", "imports builtins"]),
-    "subprocess": (7, {"q3_torch_alpha": 1}, ["review:", "starts a process", "imports subprocess"]),
-    "memory-hold": (10, {}, ["review:", "ran out of the 2 GiB memory limit"]),
-    "memory-8tib": (10, {}, ["review:", "ran out of the 2 GiB memory limit"]),
-    **{f"{n}-always-equal": (0, {}, ["review:", "overrides __eq__", "patches numpy.allclose"]) for n in NAMES},
+    "subprocess": (True, {"q3_torch_alpha": 1}, ["review:", "starts a process", "imports subprocess"]),
+    "memory-hold": (True, {}, ["review:", "ran out of the 2 GiB memory limit"]),
+    "memory-8tib": (True, {}, ["review:", "ran out of the 2 GiB memory limit"]),
+    **{f"{n}-always-equal": (False, {}, ["review:", "overrides __eq__", "patches numpy.allclose"])
+       for n in NAMES},
 }
+
+
+def full_marks(name: str) -> float:
+    """An assignment's total, the sum of its questions' points in its source."""
+    return sum(_questions(ROOT / "assignments" / f"{name}.ipynb").values())
+
+
+def test_the_expected_grades_are_below_full_marks_where_points_are_lost():
+    """The gaming table above can fail: each loss is below its question's points."""
+    for student, (_, losses, _) in EXPECTED.items():
+        questions = _questions(ROOT / "assignments" / f"{GAMED[student][0]}.ipynb")
+        assert all(0 <= points < questions[q] for q, points in losses.items()), student
+    assert full_marks("01_shapes") > 0 and len({full_marks(n) for n in NAMES}) > 1
 
 
 def _gamed(built, student: str) -> nbformat.NotebookNode:
@@ -409,7 +425,7 @@ def _scores(grades: dict, student: str) -> dict[str, tuple[float, float]]:
             if s == student and q not in ("total", "not counted")}
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_reference_solution_scores_full_marks_in_a_clean_environment(clean_grades, name):
     expected = {q: (p, p) for q, p in _questions(ROOT / "assignments" / f"{name}.ipynb").items()}
@@ -418,7 +434,7 @@ def test_reference_solution_scores_full_marks_in_a_clean_environment(clean_grade
     assert float(total["points"]) == float(total["max_points"]) == sum(p for p, _ in expected.values())
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_untouched_notebook_scores_zero_without_crashing(clean_grades, name):
     questions = _questions(ROOT / "assignments" / f"{name}.ipynb")
@@ -426,7 +442,7 @@ def test_untouched_notebook_scores_zero_without_crashing(clean_grades, name):
     assert clean_grades[f"{name}-blank", "total"]["note"] == ""  # graded, no log to verify
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("name", NAMES)
 def test_partly_wrong_answer_gets_partial_marks_and_its_log_verifies(clean_grades, name):
     scores = _scores(clean_grades, f"{name}-wrong")
@@ -436,16 +452,17 @@ def test_partly_wrong_answer_gets_partial_marks_and_its_log_verifies(clean_grade
     assert clean_grades[f"{name}-wrong", "total"]["note"] == "log verified"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_gaming_attempts_get_honest_grades_or_review_notes(clean_grades, student):
     """Each gaming attempt of issue 27 scores what its answers are worth, from the independent
     check, and its total's note says what to review."""
     name = GAMED[student][0]
-    total, losses, fragments = EXPECTED[student]
+    graded, losses, fragments = EXPECTED[student]
     questions = _questions(ROOT / "assignments" / f"{name}.ipynb")
-    expected = {q: (losses.get(q, top if total else 0.0), top) for q, top in questions.items()}
+    expected = {q: (losses.get(q, top if graded else 0.0), top) for q, top in questions.items()}
     assert _scores(clean_grades, student) == expected
+    total = sum(points for points, _ in expected.values())
     row = clean_grades[student, "total"]
     assert row["assignment"] == name and float(row["points"]) == total
     for fragment in fragments:
@@ -456,21 +473,22 @@ def test_gaming_attempts_get_honest_grades_or_review_notes(clean_grades, student
             assert row["note"].startswith("rules: "), row
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_every_odd_submission_has_a_row_a_reason_and_a_runtime(clean_grades, make_grade):
     rows, _, _ = make_grade
     totals = {r["student"]: r for r in rows if r["question"] == "total"}
     expected = {  # student: (assignment, points, note fragment)
-        "02_lrn-reference": ("02_lrn", 8, ""),
+        "02_lrn-reference": ("02_lrn", full_marks("02_lrn"), ""),
         "02_lrn-blank": ("02_lrn", 0, ""),
         "02_lrn-wrong": ("02_lrn", None, "log verified"),
         "truncated": ("02_lrn", 0, "not graded: the notebook is not valid JSON"),
-        "wrong-assignment": ("02_lrn", 8, "review: its name says 01_shapes but it answers 02_lrn"),
-        "twice": ("01_shapes", 10,
+        "wrong-assignment": ("02_lrn", full_marks("02_lrn"),
+                             "review: its name says 01_shapes but it answers 02_lrn"),
+        "twice": ("01_shapes", full_marks("01_shapes"),
                   "2 submissions: the latest readable counts (twice/01_shapes.ipynb not counted)"),
         "no-notebook": ("01_shapes", 0,
                         "not graded: the zip holds no notebook (.ipynb), only: assignment_rules.py"),
-        "course-kernel": ("03_pca_colour", 7, ""),
+        "course-kernel": ("03_pca_colour", full_marks("03_pca_colour"), ""),
         "01_shapes-always-equal": ("01_shapes", 0, "review:"),
     }
     for student, (assignment, points, note) in expected.items():
@@ -489,7 +507,7 @@ def test_every_odd_submission_has_a_row_a_reason_and_a_runtime(clean_grades, mak
     assert sum(1 for r in rows if r["question"] == "total") == len(totals)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_guides_gradebook_commands_run_on_the_csv(make_grade):
     rows, _, out = make_grade
     page = (ROOT / "book" / "instructors.md").read_text()
@@ -502,10 +520,10 @@ def test_the_guides_gradebook_commands_run_on_the_csv(make_grade):
     assert list(book[0]) == ["student", *NAMES]
     assert len({b["student"] for b in book}) == len(book) == len({r["student"] for r in rows})
     row = next(b for b in book if b["student"] == "twice")
-    assert float(row["01_shapes"]) == 10 and row["02_lrn"] == ""
+    assert float(row["01_shapes"]) == full_marks("01_shapes") and row["02_lrn"] == ""
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_make_grade_and_the_clean_route_agree(built, clean_python, submissions, make_grade, tmp_path):
     """The documented clean route (tools/grade.py with the environment's Python) gives a reference
     and a blank notebook, and the gaming attempts that lean on the process the grading runs in
@@ -533,7 +551,7 @@ def test_make_grade_and_the_clean_route_agree(built, clean_python, submissions, 
     assert table(_read_grades(tmp_path / "grades.csv")) == table(make_grade[0])
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_run_over_its_time_is_stopped_and_leaves_nothing_behind(built, clean_python, tmp_path):
     notebook = nbformat.read(_out(built, "01_shapes") / "autograder" / "01_shapes.ipynb", 4)
     notebook.cells.insert(5, nbformat.v4.new_code_cell("while True:\n    pass"))
@@ -568,7 +586,7 @@ def _otter_run(zip_path: Path, notebook: Path, out: Path, env=None) -> dict:
             if "max_score" in t}
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_rule_breaking_answers_score_below_full_marks(built, tmp_path):
     """Keras or the course library in an answer costs points, in the course environment."""
     jobs = []
@@ -728,7 +746,7 @@ def variants(tmp_path_factory) -> dict[int, dict[str, Path]]:
     return built
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_variants_build_with_full_marks_and_default_answers_lose_points(built, variants, tmp_path):
     jobs = [(SEEDS[0], "01_shapes"), (SEEDS[1], "02_lrn")]  # 03's answers are functions
     for seed in SEEDS:

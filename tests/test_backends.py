@@ -34,7 +34,7 @@ print(len(history.history["loss"]), np.isfinite(np.asarray(grad)).all(),
 """
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_library_runs_on_jax_without_tensorflow():
     env = jax_cpu_environment()
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env,

@@ -59,7 +59,7 @@ def _assert_fields(result: dict, kind: str):
     assert not missing, f"{kind} lacks {missing}"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_train_benchmark_quick(tmp_path):
     result = _run("train_fashion_mnist.py", "--quick", tmp_path=tmp_path)
     _assert_fields(result, "train_fashion_mnist")
@@ -70,7 +70,7 @@ def test_train_benchmark_quick(tmp_path):
     assert result["input"].startswith("uint8")
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_train_benchmark_options_on_jax(tmp_path):
     pytest.importorskip("jax")
     result = _run("train_fashion_mnist.py", "--quick", "--augment", "all", "--label-smoothing", "0.1",
@@ -83,7 +83,7 @@ def test_train_benchmark_options_on_jax(tmp_path):
     assert result["kwh"] is None  # --no-energy: where codecarbon is not installed (tools/gpu_check.sh)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_throughput_benchmark_quick(tmp_path):
     result = _run("throughput.py", "--quick", tmp_path=tmp_path)
     _assert_fields(result, "throughput")
@@ -99,7 +99,7 @@ def test_throughput_benchmark_quick(tmp_path):
     assert result["bound_images_per_second"] is None  # measured on a GPU only
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_throughput_keras_trains_on_arrays_resident_on_the_device(tmp_path):
     pytest.importorskip("jax")
     result = _run("throughput.py", "--quick", "--framework", "keras", "--norm", "none",
@@ -117,7 +117,7 @@ def _load(script: str):
     return module
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_throughput_bound_from_the_matmul_rate(tmp_path):
     result = _run("throughput.py", "--quick", "--framework", "matmul", tmp_path=tmp_path)
     assert result["framework"] == "matmul" and result["matmul_tflops"] > 0

@@ -744,7 +744,7 @@ claims.run("quick", ["relu_tanh"], out=sys.argv[1], progress=True)
 """
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_a_killed_run_resumes_without_duplicates(tmp_path):
     out = tmp_path / "claims.jsonl"
     env = jax_cpu_environment()
@@ -761,7 +761,7 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path):
     assert len({store.run_key(r) for r in rows}) == 4, "no run stored twice"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
     out = tmp_path / "claims.jsonl"
     env = jax_cpu_environment()

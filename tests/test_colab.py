@@ -186,7 +186,7 @@ def _dry_run(tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Co
     return done, planned
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_setup_cell_install_resolves_against_colabs_whole_list(tmp_path):
     """The cell's install, resolved against every package Colab publishes: it must resolve,
     and leave every listed package at Colab's version (energy accounting included: the
@@ -201,7 +201,7 @@ def test_setup_cell_install_resolves_against_colabs_whole_list(tmp_path):
     print("codecarbon in Colab:", planned["codecarbon"])
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_the_dry_run_fails_when_the_library_needs_what_colab_cannot_give(tmp_path):
     """The test above can fail: asking for codecarbon 3 (psutil>=6) against Colab's psutil
     5.9.5 is ResolutionImpossible, and pip's message names both."""
@@ -290,7 +290,7 @@ def _first_cells(path: Path, count: int) -> nbformat.NotebookNode:
     return notebook
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_colab_rehearsal_of_every_chapter(tmp_path):
     """Chapter 00 whole, then every other chapter's setup and import cells, in an empty
     folder, in a kernel built from Colab's published list: Colab's Python, Colab's versions of

@@ -9,8 +9,6 @@ import pytest
 
 from alexnet_book import training
 
-pytestmark = pytest.mark.slow  # trains (a 15-weight model, a few epochs)
-
 X = np.random.default_rng(0).random((32, 4)).astype("float32")
 Y = np.arange(32) % 3
 

@@ -40,12 +40,39 @@ def test_describe_is_one_stable_line():
 
 
 
-def test_device_report_on_this_cpu():
+def _gpus_seen_by_the_backend() -> list[str]:
+    """The GPUs the backend itself lists (an independent reading of the machine)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def test_device_report_says_what_this_machine_has():
+    """On a CPU machine and on a GPU one, with any backend: the line names the backend Keras
+    runs and whether the backend sees a GPU, as the backend itself lists them."""
+    import keras
+
+    backend, gpus = keras.backend.backend(), _gpus_seen_by_the_backend()
     line = device.describe()
-    assert line == "Keras backend: tensorflow; compute: CPU only"
-    assert device.gpu() is None and device.gpu_compute_capability() is None
+    assert line.startswith(f"Keras backend: {backend}; compute: ")
+    assert line.endswith("CPU only") == (not gpus) and (device.gpu() is None) == (not gpus)
+    if not gpus:
+        assert device.gpu_compute_capability() is None
     report = device.environment_report()
-    assert report["gpu"] is False and report["backend"] == "tensorflow"
+    assert report["gpu"] is bool(gpus) and report["backend"] == backend
     assert report["device"] == device.cpu_name() and report["tensorflow"]
     for key in ("date", "keras", "python", "cpu_cores"):
         assert report[key], key

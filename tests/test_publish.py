@@ -30,6 +30,7 @@ except ModuleNotFoundError:  # Python 3.10
 WORKFLOWS = ROOT / ".github" / "workflows"
 TEST_WORKFLOW = WORKFLOWS / "test.yml"
 PAGES_WORKFLOW = WORKFLOWS / "pages.yml"
+INTEGRATION_WORKFLOW = WORKFLOWS / "integration.yml"
 PUBLISH_TOOLS = ROOT / ".venv-publish" / "bin"
 # A version as the changelog and the footer write it: 0.1.0, 1.2.0rc1.
 VERSION = r"\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?"
@@ -253,7 +254,7 @@ def test_cffconvert_validates_citation_cff(tmp_path):
 def test_the_workflows_pass_actionlint(tmp_path):
     actionlint = _tool("actionlint")
     workflows = sorted(WORKFLOWS.glob("*.yml"))
-    assert workflows == [PAGES_WORKFLOW, TEST_WORKFLOW]
+    assert workflows == [INTEGRATION_WORKFLOW, PAGES_WORKFLOW, TEST_WORKFLOW]
     result = _run(actionlint, "-no-color", *map(str, workflows))
     assert result.returncode == 0, result.stdout + result.stderr
     # actionlint can fail: a job that needs one that does not exist.
@@ -272,9 +273,26 @@ def test_the_test_workflow_runs_make_test_on_every_push_and_pull_request():
     runs = [step["run"] for step in _steps(workflow) if "run" in step]
     # Colab's Python first, so that the Colab rehearsal runs there rather than skips
     assert [run for run in runs if "make" in run] == ["make colab-python", "make test"]
-    assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()
     job = workflow["jobs"]["test"]
     assert "ubuntu" in job["runs-on"] and job["container"]["image"].startswith("python:3.")
+
+
+def test_ci_runs_the_default_tier_then_the_integration_tier():
+    commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    assert commands[-2:] == ["make test", "make test-integration"], commands
+
+
+def test_the_integration_workflow_runs_the_integration_tier_nightly_and_on_pull_requests():
+    """The tier that left make test still runs on GitHub: nightly, and on pull requests that
+    touch the library, the chapters, the assignments, the tools or the tests."""
+    workflow = _workflow(INTEGRATION_WORKFLOW)
+    assert workflow["on"]["schedule"] and "workflow_dispatch" in workflow["on"]
+    paths = workflow["on"]["pull_request"]["paths"]
+    for covered in ("alexnet_book/**", "notebooks/**", "assignments/**", "tests/**", "Makefile"):
+        assert covered in paths, covered
+    runs = [step["run"] for step in _steps(workflow) if "run" in step]
+    assert [run for run in runs if "make" in run] == ["make colab-python", "make test-integration"]
 
 
 def test_the_pages_workflow_deploys_what_make_book_builds_from_main():
@@ -295,7 +313,7 @@ def test_the_pages_workflow_deploys_what_make_book_builds_from_main():
 
 def test_the_workflows_define_no_tests_of_their_own():
     """Neither workflow runs pytest, jupyter-book or pip itself: the make targets do."""
-    for path in [TEST_WORKFLOW, PAGES_WORKFLOW]:
+    for path in [TEST_WORKFLOW, PAGES_WORKFLOW, INTEGRATION_WORKFLOW]:
         text = path.read_text()
         for word in ["pytest", "jupyter-book", "pip install", "nbval", "ruff"]:
             assert word not in "\n".join(

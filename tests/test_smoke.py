@@ -10,7 +10,7 @@ import pytest
 from notebook_checks import NOTEBOOKS, read
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_chapter_runs_at_the_smoke_profile(path, tmp_path, monkeypatch):
     monkeypatch.setenv("ALEXNET_PROFILE", "smoke")
