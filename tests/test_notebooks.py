@@ -65,7 +65,7 @@ def test_every_figure_cell_has_a_caption_name_and_alt_text(path):
         assert mystnb.get("image", {}).get("alt", "").strip(), f"{where} has no mystnb.image.alt"
         assert mystnb.get("figure", {}).get("caption", "").strip(), f"{where} has no caption"
         assert mystnb.get("figure", {}).get("name", "").startswith("fig-"), f"{where} has no fig- name"
-        ignored = sorted(set(cell.metadata) - {"mystnb", "tags", "execution"})
+        ignored = sorted(set(cell.metadata) - {"mystnb", "tags", "execution", "nbval_ignore_reason"})
         assert ignored == [], f"{where}: metadata keys MyST-NB ignores: {ignored}"
 
 
@@ -265,6 +265,44 @@ def test_nbval_markers_are_tags_not_comments(path):
     assert not comments, f"{path.name}: code cells {comments} carry an NBVAL comment: use a tag"
     tagged = [i for i, cell in enumerate(cells) if _tags(cell) & NBVAL_TAGS]
     assert tagged, f"{path.name}: no cell tagged {sorted(NBVAL_TAGS)} (are its outputs all reproducible?)"
+
+
+#: Why nbval may leave a cell's output uncompared: the reason's first word, in the cell's
+#: metadata (`nbval_ignore_reason`), beside the tag.
+UNCOMPARED_BECAUSE = ("environment:", "log:", "timing:", "trained:", "stored:")
+
+
+def uncompared_cells() -> list[tuple[str, int, str]]:
+    """(notebook, code cell, reason) for every cell whose output nbval does not compare."""
+    return [(path.name, index, cell.metadata.get("nbval_ignore_reason", ""))
+            for path in NOTEBOOKS for index, cell in enumerate(code_cells(read(path)))
+            if "nbval-ignore-output" in _tags(cell)]
+
+
+def test_every_cell_nbval_does_not_compare_says_why():
+    """The list of uncompared cells and their reasons (printed with -s): a cell whose output
+    is not compared says why; a trained number varies with the CPU (AVX-512 or not, the
+    number of threads), so it is not compared digit by digit and a folded check asserts the
+    lesson within the seeds' spread."""
+    cells = uncompared_cells()
+    for name, index, reason in cells:
+        print(f"{name} cell {index}: {reason}")
+    unexplained = [(name, index) for name, index, reason in cells if not reason.startswith(UNCOMPARED_BECAUSE)]
+    assert not unexplained, f"tagged nbval-ignore-output without a reason {UNCOMPARED_BECAUSE}: {unexplained}"
+    stray = [(path.name, i) for path in NOTEBOOKS for i, cell in enumerate(code_cells(read(path)))
+             if "nbval_ignore_reason" in cell.metadata and "nbval-ignore-output" not in _tags(cell)]
+    assert not stray, f"a reason on a compared cell: {stray}"
+
+
+def test_chapter_3s_momentum_lesson_is_checked_not_compared_digit_by_digit():
+    """The one-epoch BatchNorm accuracies differ between CPUs (0.357 with AVX-512, 0.386
+    without): the printed line is not compared; the folded check keeps the lesson."""
+    cells = code_cells(read(ROOT / "notebooks" / "03_lrn_vs_batchnorm.ipynb"))
+    index = next(i for i, cell in enumerate(cells) if "lag = {momentum" in cell.source)
+    assert "nbval-ignore-output" in _tags(cells[index])
+    check = cells[index + 1]
+    assert "PROFILE.checks_learning" in check.source and "lag[0.9] - lag[0.99] >" in check.source
+    assert not _tags(check) & NBVAL_TAGS
 
 
 def test_nbval_honours_the_tags_the_notebooks_use():
