@@ -39,6 +39,8 @@ class Profile:
         overfitting_epochs: epochs of chapter 4's overfitting experiment, whose small
             training subset (a sixth of ``train_subset``) the plain network must have time
             to memorise.
+        live_claims_tier: the claims tier chapter 7 runs live at this profile
+            (``alexnet_book.claims``): "quick", or "smoke" (the code path on a few images).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Profile:
     timed_steps: int = 8
     seeds: int = 2
     overfitting_epochs: int = 20
+    live_claims_tier: str = "quick"
 
     def describe(self) -> str:
         """One stable line for notebooks to print."""
@@ -97,6 +100,7 @@ PROFILES: dict[str, Profile] = {
         timed_steps=1,  # the code path only: a CPU's rate at 227x227 means nothing
         seeds=1,  # likewise: one seed runs every variant's code path
         overfitting_epochs=1,
+        live_claims_tier="smoke",
     ),
 }
 

@@ -105,3 +105,30 @@ def test_key_results_box_holds_computed_lines(path):
     for item in items:
         assert re.match(r"[+-]?\d", item), f"{path}: {item!r} does not start with a number"
     assert boxes[0].select_one("a.reference.internal"), f"{path}: the box does not link to its cell"
+
+
+#: Pages for learners: the chapters, the introduction and the setup page (the instructors'
+#: guide and the assignments' pages speak to instructors, CONTRIBUTING to maintainers).
+LEARNER_PAGES = ["book/intro", "book/setup", *NOTEBOOK_PAGES]
+#: Words of the course's maintenance, not of what it teaches: continuous integration, the
+#: issue tracker, the smoke profile, the maintainers' scripts and test tools.
+MAINTAINER_WORDS = re.compile(r"\bCI\b|\bissues? \d+|\bsmoke\b|\btools/|\bmake test\b|\bnbval\b|\bpytest\b|"
+                              r"gpu_check", re.IGNORECASE)
+
+
+def maintainer_words(text: str) -> list[str]:
+    return sorted({match.group(0) for match in MAINTAINER_WORDS.finditer(text)})
+
+
+def test_the_maintainer_word_check_can_fail():
+    assert maintainer_words("compared on every CI run; see issue 18 and tools/gpu_check.sh") == \
+        ["CI", "gpu_check", "issue 18", "tools/"]
+    assert maintainer_words("CIFAR-10, a smoked salmon, the issue of scale") == []
+
+
+@pytest.mark.parametrize("path", LEARNER_PAGES)
+def test_a_learner_page_speaks_of_the_course_not_of_its_maintenance(path):
+    """What a learner sees without unfolding anything names no CI, issue, smoke profile or
+    maintainers' script (those live in CONTRIBUTING.md and the instructors' guide)."""
+    found = maintainer_words(_unfolded(path).get_text(" "))
+    assert not found, f"{path}: {found}"

@@ -104,3 +104,11 @@ def test_the_full_profile_on_a_cpu_says_what_it_costs_before_anything_runs(monke
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert profile.current().name == "full"  # on a GPU: no warning
+
+
+def test_each_profile_names_a_claims_tier_to_run_live():
+    from alexnet_book.claims import registry
+
+    tiers = {name: p.live_claims_tier for name, p in profile.PROFILES.items()}
+    assert tiers == {"quick": "quick", "full": "quick", "smoke": "smoke"}
+    assert set(tiers.values()) <= set(registry.TIERS)
