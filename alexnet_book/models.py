@@ -457,7 +457,7 @@ FOUR_LAYER_FILTERS = (32, 32, 64)
 
 
 def four_layer_net(activation: str = "relu", norm: str | None = None, width: float = 1.0,
-                   paper_init: bool = False, bias_one: bool = False,
+                   paper_init: bool = False, bias_one: bool = False, he_init: bool = False,
                    input_shape: tuple[int, int, int] = (28, 28, 1), num_classes: int = 10) -> keras.Model:
     """Figure 1's kind of network and section 3.3's CIFAR-10 test net: three 5x5
     convolutions (32, 32, 64 filters times ``width``), each followed by the activation,
@@ -465,11 +465,13 @@ def four_layer_net(activation: str = "relu", norm: str | None = None, width: flo
     weights. ``paper_init`` draws every kernel from N(0, 0.01^2) with zero biases (section 5),
     otherwise Keras' Glorot default. ``bias_one`` starts the biases of the hidden layers after
     the first (conv2, conv3) at 1, as section 5 does for AlexNet's conv2, conv4, conv5 and
-    hidden fully-connected layers ("providing the ReLUs with positive inputs").
+    hidden fully-connected layers ("providing the ReLUs with positive inputs"). ``he_init``
+    draws every kernel from He's normal (variance 2 / fan-in): on raw pixels it keeps the
+    activations at the pixels' scale, where LRN's constants act.
 
     Raises:
         ValueError: an activation other than "relu" or "tanh", a norm other than None or
-            "lrn", or a width that leaves no filter.
+            "lrn", a width that leaves no filter, or both ``paper_init`` and ``he_init``.
     """
     if activation not in ("relu", "tanh"):
         raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
@@ -477,8 +479,12 @@ def four_layer_net(activation: str = "relu", norm: str | None = None, width: flo
         raise ValueError(f"norm must be None or 'lrn', got {norm!r}")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
         raise ValueError(f"width must be a number > 0, got {width!r}")
+    if paper_init and he_init:
+        raise ValueError("paper_init and he_init are two initialisations: choose one, got both True")
     filters = [max(1, round(f * width)) for f in FOUR_LAYER_FILTERS]
     init = {"kernel_initializer": keras.initializers.RandomNormal(0.0, 0.01)} if paper_init else {}
+    if he_init:
+        init = {"kernel_initializer": keras.initializers.HeNormal()}
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for i, f in enumerate(filters, start=1):

@@ -16,6 +16,7 @@ Command line: ``python -m alexnet_book.claims --help``.
 from alexnet_book.claims.paper import CLAIMS
 from alexnet_book.claims.registry import (
                                           METRICS,
+                                          PRECONDITIONS,
                                           TIERS,
                                           Arm,
                                           Claim,
@@ -28,7 +29,9 @@ from alexnet_book.claims.registry import (
                                           scale,
 )
 from alexnet_book.claims.report import (
+                                          CANNOT_TEST,
                                           analyse,
+                                          beyond_reason,
                                           compute_time,
                                           describe_result,
                                           forest_plot,
@@ -39,8 +42,10 @@ from alexnet_book.claims.report import (
                                           stored_by_tier,
                                           summarise,
                                           untested_table,
+                                          verdict_text,
 )
 from alexnet_book.claims.runner import (
+                                          CPU2_COMMAND,
                                           CPU_COMMAND,
                                           GPU_COMMAND,
                                           build,
@@ -54,7 +59,8 @@ from alexnet_book.claims.runner import (
 )
 from alexnet_book.claims.store import ResultsFormatError, check_complete, read_file, stored_rows, validate_rows
 
-__all__ = ["CLAIMS", "METRICS", "TIERS", "Arm", "Claim", "Metric", "Scale", "UnknownClaimError", "arm",
+__all__ = ["CLAIMS", "METRICS", "PRECONDITIONS", "CANNOT_TEST", "CPU2_COMMAND", "beyond_reason",
+           "verdict_text", "TIERS", "Arm", "Claim", "Metric", "Scale", "UnknownClaimError", "arm",
            "compute_time", "decay_efolds", "paper_decay_efolds", "scale", "analyse", "describe_result",
            "forest_plot",
            "lab_table", "paper_vs_here", "power_table", "registry_table", "stored_by_tier", "summarise",

@@ -81,6 +81,10 @@ class Consumer:
     window: int
 
 
+#: Scale fields added after lines were stored (2026-12-07): a line records them only when set.
+NEW_FIELDS = ("init", "arm_rates")
+
+
 @dataclasses.dataclass
 class Job:
     """The runs of one arm at one scale: compiled once, trained for every seed and rate."""
@@ -94,7 +98,7 @@ class Job:
     @property
     def rates(self) -> tuple[float, ...]:
         """The learning rates this job tries (the scale's grid, else the arm's)."""
-        return self.scale.learning_rates or self.arm.learning_rates
+        return self.scale.rates_for(self.arm)
 
     @property
     def label(self) -> str:
@@ -120,8 +124,12 @@ class Job:
         profile = self.profile()
         width = self.scale.width if self.scale.width is not None else (
             profile.width if self.arm.net != "four_layer" else 1.0)
-        return {**dataclasses.asdict(self.scale), "image_size": profile.image_size,
-                "batch_size": profile.batch_size, "test_images": profile.test_subset, "width": width}
+        record = {**dataclasses.asdict(self.scale), "image_size": profile.image_size,
+                  "batch_size": profile.batch_size, "test_images": profile.test_subset, "width": width}
+        for field in NEW_FIELDS:  # recorded only when set: older lines keep their identity
+            if record[field] is None:
+                del record[field]
+        return record
 
     def key(self, consumer: Consumer, seed: int, rate: float) -> tuple:
         return store.run_key({"claim": consumer.claim, "arm": consumer.arm, "seed": seed,
@@ -142,7 +150,9 @@ def plan(tier: str = "quick", only: Iterable[str] | None = None, seeds: int | No
         scale = claim.scale(tier)
         n = int(seeds) if seeds is not None else scale.seeds
         for side in claim.arms():
-            job = jobs.setdefault((side.training(), scale, n), Job(tier, side, scale, n))
+            # a scale's learning rates replace the arm's: arms that differ only there train alike
+            trained = side.training()[:-1] + (scale.rates_for(side),)
+            job = jobs.setdefault((trained, scale, n), Job(tier, side, scale, n))
             job.consumers.append(Consumer(claim.id, side.name, side.evaluation,
                                           claim.threshold_at(tier), claim.window))
     return sorted(jobs.values(), key=lambda j: -j.images())

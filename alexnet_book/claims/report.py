@@ -13,31 +13,98 @@ import numpy as np
 from alexnet_book import stats
 from alexnet_book.claims.paper import CLAIMS
 from alexnet_book.claims.plan import get
-from alexnet_book.claims.registry import METRICS, TIERS, UnknownClaimError, check_tier
+from alexnet_book.claims.registry import (
+    LRN_ACTIVE,
+    METRICS,
+    NEAR_CHANCE,
+    OVERFIT_BEST_BY,
+    OVERFIT_RISE_POINTS,
+    OVERFIT_TAIL,
+    PRECONDITIONS,
+    TIERS,
+    UnknownClaimError,
+    check_tier,
+)
 from alexnet_book.claims.runner import CPU_COMMAND, GPU_COMMAND, STALL_ERROR, unpack_correct
 
-#: Verdicts for designs whose precondition failed or whose metric has no value.
-BASELINE_DID_NOT_OVERFIT = "beyond this scale: the baseline did not overfit"
-THRESHOLD_NOT_REACHED = "threshold not reached by either arm"
-DID_NOT_LEARN = "no effect to read: an arm did not learn (error near chance)"
+#: The verdict of a design whose measured precondition failed (the reason, with its numbers,
+#: is the result's ``reason``): no direction is read from it.
+CANNOT_TEST = "this design cannot test the claim at this scale"
+#: The names chapters use for it: an arm at chance, a threshold not reached, a baseline that
+#: did not overfit are all preconditions that failed, told apart by the reason.
+BASELINE_DID_NOT_OVERFIT = THRESHOLD_NOT_REACHED = DID_NOT_LEARN = CANNOT_TEST
 ONE_SEED = "one seed so far: no interval yet"
-#: An arm whose mean error (%) is at least this did not learn (chance is 90% on 10 classes).
-NEAR_CHANCE = 80.0
-#: The validation loss at the end must exceed its lowest value by this fraction for a run
-#: to count as overfitting.
-OVERFIT_RISE = 0.10
+#: A course question's answers (BatchNorm, Glorot): its own question, never "reproduced"; the
+#: claims of the paper with a direction verdict (:data:`alexnet_book.stats.VERDICTS`) are the
+#: ones corrected together by Holm.
+COURSE_YES = "yes, as the course's question asks (the course's question, not the paper's)"
+COURSE_NO = "no: the opposite of what the course's question asks (the course's question, not the paper's)"
 #: Which tier's stored results a chapter shows first: the largest measured.
-PREFERENCE = ("full", "cpu", "quick", "smoke")
+PREFERENCE = ("full", "cpu2", "cpu", "quick", "smoke")
+#: The stored tiers the chapters read (:func:`stored_by_tier`). ``cpu2`` joins them when its
+#: run is complete (benchmarks/results/claims/README.md): until then the chapters show ``cpu``.
+STORED_TIERS = ("cpu", "full")
+
+
+def _smoothed(values: Sequence[float]) -> np.ndarray:
+    """A validation curve's moving mean over :data:`~alexnet_book.claims.registry.OVERFIT_TAIL`
+    of its epochs (at least 3): its lowest and last values compare like with like, where the
+    lowest of the raw curve is biased low by the epoch-to-epoch noise."""
+    n = min(len(values), max(3, math.ceil(OVERFIT_TAIL * len(values))))
+    return np.convolve(np.asarray(values, float), np.ones(n) / n, mode="valid")
+
+
+def preconditions_of(row: dict) -> dict:
+    """What a run measured for the preconditions, from its line: the stored ``preconditions``
+    where it has them, else derived from its curves and metrics (lines of an earlier design).
+
+    Returns:
+        a dict with, where measured: ``best_epoch`` (of the lowest validation error),
+        ``epochs_run``, ``val_error_rise`` (points: the validation error's mean over the last
+        10% of the epochs minus the lowest mean over as many consecutive epochs),
+        ``lrn_activity`` (``{layer: {"mean", "sd"}}`` of alpha*sum(a^2)/k after training),
+        ``censored`` (a steps run that never reached its threshold, or an epochs run whose
+        best epoch was its last) and ``error`` (the error the chance check reads, %).
+    """
+    stored = dict(row.get("preconditions") or {})
+    out: dict = {}
+    metrics, curves = row.get("metrics") or {}, row.get("curves") or {}
+    val = [v for v in curves.get("val_error", []) if v is not None]
+    if val:
+        smooth = _smoothed(val)
+        out.update(best_epoch=int(np.argmin(val)) + 1, epochs_run=len(val),
+                   val_error_rise=round(float(smooth[-1] - smooth.min()), 4))
+    if "steps" in metrics:
+        out["censored"] = metrics["steps"] is None
+    elif "best_epoch" in metrics and "epochs_run" in metrics and val:
+        out["censored"] = metrics["best_epoch"] >= metrics["epochs_run"]
+    for key in ("test_error", "best_test_error", "train_error"):
+        if metrics.get(key) is not None:
+            out["error"] = metrics[key]
+            break
+    if stored.get("lrn_activity"):
+        out["lrn_activity"] = stored["lrn_activity"]
+    return {**out, **{k: v for k, v in stored.items() if k not in out and v not in (None, {})}}
+
+
+def _chooser(value):
+    """What picks a seed's rate in a grid: the validation error at the end of the schedule where
+    the run scored one (the test images then only measure), else the metric itself (steps:
+    the paper chose each network's rate "to make training as fast as possible")."""
+    def choose(row):
+        val = [v for v in (row.get("curves") or {}).get("val_error", []) if v is not None]
+        return val[-1] if val else value(row)
+    return choose
 
 
 def _best_per_seed(rows: Sequence[dict], value) -> dict[int, dict]:
-    """Each seed's best run over its learning-rate grid (lowest metric value: the paper
-    chose each network's rate "to make training as fast as possible")."""
+    """Each seed's best run over its learning-rate grid (see :func:`_chooser`)."""
+    choose = _chooser(value)
     best: dict[int, dict] = {}
     for row in rows:
         seed = row["seed"]
-        if seed not in best or (value(row), row["learning_rate"]) < (value(best[seed]),
-                                                                     best[seed]["learning_rate"]):
+        if seed not in best or (choose(row), row["learning_rate"]) < (choose(best[seed]),
+                                                                       best[seed]["learning_rate"]):
             best[seed] = row
     return best
 
@@ -52,15 +119,6 @@ def _grid_note(rows: Sequence[dict], best: dict[int, dict]) -> str:
             + (f" ({edge} at the grid's edge)" if edge else " (bracketed)"))
 
 
-def overfits(row: dict) -> bool:
-    """Whether a run overfit: its validation loss at the end is at least
-    :data:`OVERFIT_RISE` above its lowest value."""
-    losses = [v for v in (row.get("curves") or {}).get("val_loss", []) if v is not None]
-    if len(losses) < 2:
-        return False
-    return losses[-1] >= (1 + OVERFIT_RISE) * min(losses) and int(np.argmin(losses)) < len(losses) - 1
-
-
 def _stalled_seeds(claim, arm_, rows: Sequence[dict], seeds: Sequence[int]) -> list[int]:
     """The seeds in which the arm ran every learning rate of its grid and stalled near chance
     at each (a grid read part-way is not yet "every rate")."""
@@ -68,24 +126,155 @@ def _stalled_seeds(claim, arm_, rows: Sequence[dict], seeds: Sequence[int]) -> l
     for seed in seeds:
         mine = [r for r in rows if r["seed"] == seed]
         scale_ = claim.scale(mine[0]["profile"]) if mine else None
-        grid = (scale_.learning_rates if scale_ is not None and scale_.learning_rates else None) \
-            or arm_.learning_rates
+        grid = scale_.rates_for(arm_) if scale_ is not None else arm_.learning_rates
         ran = {round(float(r["learning_rate"]), 12) for r in mine}
         if ran >= {round(float(x), 12) for x in grid} and all(r["metrics"].get("stalled") for r in mine):
             out.append(seed)
     return out
 
 
+def _chance(claim, metric_name: str, by_seed: dict, base, var, seeds) -> list[str]:
+    """The "no arm at chance" precondition: its failures, each with the measured numbers."""
+    failures = []
+    if metric_name == "steps":
+        # an arm that stalled near chance at every rate of its grid did not learn: its
+        # "steps" are only the allowance, and a ratio of allowances measures nothing
+        for arm_, side in ((claim.baseline, base), (claim.variant, var)):
+            stuck = _stalled_seeds(claim, arm_, side, seeds)
+            if stuck:
+                failures.append(f"{arm_.name}: stalled near chance ({STALL_ERROR:.0%} error or more) at "
+                                f"every learning rate in seed(s) {', '.join(map(str, stuck))}")
+    elif metric_name in ("test_error", "best_test_error", "train_error", "ten_patch"):
+        # one seed at chance is enough: its difference measures a failure to train, and
+        # it would dominate a mean of a few seeds
+        for name, values in by_seed.items():
+            at = [(s, v) for s, v in zip(seeds, values) if v >= NEAR_CHANCE]
+            if at:
+                failures.append(f"{name}: error {NEAR_CHANCE:g}% or more, near chance, in seed(s) "
+                                + ", ".join(str(s) for s, _ in at)
+                                + f" ({', '.join(f'{v:.1f}%' for _, v in at)})")
+    return failures
+
+
+def _censoring(claim, metric_name: str, tier: str, sides: dict, seeds) -> list[str]:
+    """The "no censored value" precondition, in both arms: a steps run that never reached the
+    threshold, or a run whose best validation epoch was its last, is a bound, not a value."""
+    failures = []
+    for name, side in sides.items():
+        censored = [s for s in seeds if preconditions_of(side[s]).get("censored")]
+        if not censored:
+            continue
+        if metric_name == "steps":
+            what = f"never reached {claim.threshold_at(tier):g}% training error"
+        else:
+            what = f"had its best validation epoch at its last ({side[censored[0]]['metrics']['epochs_run']})"
+        failures.append(f"{name} {what} in {len(censored)} of {len(seeds)} seed(s) (censored)")
+    return failures
+
+
+def overfits(row: dict) -> bool:
+    """Whether a run overfit in error: its best validation epoch within the first
+    :data:`~alexnet_book.claims.registry.OVERFIT_BEST_BY` of the epochs run, and its validation
+    error over the last tenth of them at least
+    :data:`~alexnet_book.claims.registry.OVERFIT_RISE_POINTS` above its lowest mean over as
+    many consecutive epochs."""
+    measured = preconditions_of(row)
+    if "best_epoch" not in measured:
+        return False
+    return (measured["best_epoch"] <= OVERFIT_BEST_BY * measured["epochs_run"]
+            and measured["val_error_rise"] >= OVERFIT_RISE_POINTS)
+
+
+def _overfitting(claim, side: dict, seeds) -> tuple[list[str], str]:
+    """The "baseline_overfits" precondition on the baseline's runs: (failures, note)."""
+    measured = [preconditions_of(side[s]) for s in seeds]
+    fits = sum(overfits(side[s]) for s in seeds)
+    epochs = max((m.get("epochs_run", 0) for m in measured), default=0)
+    best = ", ".join(str(m.get("best_epoch", "?")) for m in measured)
+    rises = ", ".join(f"{m.get('val_error_rise', math.nan):+.1f}" for m in measured)
+    detail = f"best validation epoch {best} of {epochs}, validation error {rises} pt after it"
+    note = f"{claim.baseline.name} overfit in error in {fits} of {len(seeds)} seed(s) ({detail})"
+    if fits * 2 > len(seeds):
+        return [], note
+    return [f"the baseline ({claim.baseline.name}) did not overfit in error: {detail}; overfitting needs "
+            f"the best epoch by {OVERFIT_BEST_BY:.0%} of the schedule and a rise of "
+            f">= {OVERFIT_RISE_POINTS:g} pt, in {fits} of {len(seeds)} seed(s)"], note
+
+
+def lrn_summary(rows: Sequence[dict]) -> dict[str, tuple[float, float]]:
+    """Per LRN layer, the mean over runs of alpha*sum(a^2)/k's mean and spread after training."""
+    layers: dict[str, list] = {}
+    for row in rows:
+        for layer, values in (preconditions_of(row).get("lrn_activity") or {}).items():
+            layers.setdefault(layer, []).append((values["mean"], values["sd"]))
+    return {layer: (float(np.mean([m for m, _ in v])), float(np.mean([s for _, s in v])))
+            for layer, v in sorted(layers.items())}
+
+
+def _lrn_active(claim, sides: dict, seeds) -> tuple[list[str], str]:
+    """The "lrn_active" precondition on the runs of the arms with LRN: (failures, note)."""
+    runs = [side[s] for side in sides.values() for s in seeds]
+    layers = lrn_summary(runs)
+    if not layers:
+        return ["LRN's activity (alpha*sum(a^2)/k after training) was not measured: lines of an "
+                "earlier design"], ""
+    text = ", ".join(f"{layer} {m:.2g} (sd {sd:.2g})" for layer, (m, sd) in layers.items())
+    note = f"LRN's alpha*sum(a^2)/k after training, mean over seeds: {text}"
+    if max(m for m, _ in layers.values()) >= LRN_ACTIVE:
+        return [], note
+    return [f"LRN divides by a near-constant k^beta: alpha*sum(a^2)/k after training is {text}, below "
+            f"{LRN_ACTIVE:g} in every LRN layer"], note
+
+
+def _gap_note(sides: dict, seeds, metric_name: str) -> str:
+    """Per arm, the mean over seeds of the test minus the training error at the end of the
+    schedule (and of the test error at the best epoch, where that is not the metric)."""
+    parts = []
+    for name, side in sides.items():
+        runs = [side[s]["metrics"] for s in seeds]
+        text = f"{name}: test minus training error at the end {np.mean([m['gap'] for m in runs]):.1f} pt"
+        if metric_name != "best_test_error" and "best_test_error" in runs[0]:
+            text += f", test error at the best epoch {np.mean([m['best_test_error'] for m in runs]):.2f}%"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def reading(interval, claim, metric_name: str) -> str:
+    """What a "not detected" interval says: the effects it still allows, read from its ends (not
+    from the design's minimum detectable effect)."""
+    unit = METRICS[metric_name].unit
+    ratio = METRICS[metric_name].comparison == "ratio"
+    low, high = interval.low, interval.high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    if ratio:
+        toward = high if claim.direction > 0 else low
+        against = low if claim.direction > 0 else high
+        return (f"the interval x{low:.2f} to x{high:.2f} allows up to x{toward:.2f} in the expected "
+                f"direction and x{against:.2f} against it")
+    toward = high if claim.direction > 0 else low
+    against = low if claim.direction > 0 else high
+    return (f"the interval {low:+.2f} to {high:+.2f}{unit} allows an effect of up to {abs(toward):.2f}{unit} "
+            f"in the expected direction and {abs(against):.2f}{unit} against it")
+
+
 def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
-    """One claim's effect from its result lines.
+    """One claim's effect from its result lines (of one tier).
+
+    Every precondition of the design is checked first, from what each run measured (its
+    line's ``preconditions``, see :func:`preconditions_of`): no arm at chance, no censored
+    value in either arm, and the claim's own (:data:`~alexnet_book.claims.registry.PRECONDITIONS`).
+    One that fails gives the verdict :data:`CANNOT_TEST`, with the measured reason in
+    ``reason``, and no direction; otherwise the direction is read from the 95% interval.
 
     Returns:
         None when the rows hold no complete pair; otherwise a dict with ``interval``
-        (:class:`alexnet_book.stats.Interval`), ``verdict`` (the direction, or why there is
-        none), ``size`` (the size verdict), ``seeds``, ``sd`` (of the paired differences,
-        or of the log ratios), ``p`` (the paired t test's two-sided p-value against no
-        effect), ``mde`` (the minimum detectable effect at 80% power, in the
-        claim's units), ``needed`` (seeds for the paper's effect), ``note``, ``device``,
+        (:class:`alexnet_book.stats.Interval`), ``verdict``, ``reason`` (why the design cannot
+        test the claim, "" when it can), ``reading`` (for "not detected", the effects the
+        interval still allows), ``size`` (the size verdict), ``seeds``, ``sd`` (of the paired
+        differences, or of the log ratios), ``p`` (the paired t test's two-sided p-value),
+        ``mde`` (the design's minimum detectable effect at 80% power, for planning),
+        ``needed`` (seeds for the paper's effect), ``note``, ``tier``, ``metric``, ``device``,
         ``date``, ``baseline_mean``, ``variant_mean``.
 
     Raises:
@@ -99,7 +288,9 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
     var = [r for r in mine if r["arm"] == claim.variant.name]
     if not base or not var:
         return None
-    metric = METRICS[claim.metric]
+    tier = mine[0]["profile"]
+    metric_name = claim.metric_at(tier)
+    metric = METRICS[metric_name]
 
     def value(row):
         return metric.value(row["metrics"])
@@ -111,45 +302,19 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
         return None
     b = [value(by_seed_b[s]) for s in seeds]
     v = [value(by_seed_v[s]) for s in seeds]
-    verdict = None
-    if claim.metric == "steps":
-        censored = {name: sum(r["metrics"]["steps"] is None for r in side.values())
-                    for name, side in ((claim.baseline.name, by_seed_b), (claim.variant.name, by_seed_v))}
-        notes += [f"{name}: {n} seed(s) never reached the threshold (counted as the steps allowed + 1)"
-                  for name, n in censored.items() if n]
-        if all(n == len(seeds) for n in censored.values()):
-            verdict = THRESHOLD_NOT_REACHED
-        # an arm that stalled near chance at every rate of its grid did not learn: its
-        # "steps" are only the allowance, and a ratio of allowances measures nothing
-        stalled = {arm_.name: _stalled_seeds(claim, arm_, side, seeds)
-                   for arm_, side in ((claim.baseline, base), (claim.variant, var))}
-        stuck = [f"{name}: stalled near chance ({STALL_ERROR:.0%} error or more) at every learning rate "
-                 f"in seed(s) {', '.join(map(str, ss))}" for name, ss in stalled.items() if ss]
-        if stuck:
-            notes += stuck
-            verdict = DID_NOT_LEARN
-    if claim.metric == "epochs_to_best":
-        last = sum(by_seed_v[s]["metrics"]["best_epoch"] >= by_seed_v[s]["metrics"]["epochs_run"]
-                   for s in seeds)
-        if last:
-            notes.append(f"{claim.variant.name}: best epoch = last epoch in {last} seed(s) (still "
-                         "improving: a lower bound)")
-    if claim.metric in ("test_error", "best_test_error", "train_error", "ten_patch"):
-        # one seed at chance is enough: its difference measures a failure to train, and
-        # it would dominate a mean of a few seeds
-        stuck = [f"{name}: error {NEAR_CHANCE:g}% or more, near chance, in seed(s) "
-                 + ", ".join(str(s) for s, value in zip(seeds, values) if value >= NEAR_CHANCE)
-                 for name, values in ((claim.baseline.name, b), (claim.variant.name, v))
-                 if max(values) >= NEAR_CHANCE]
-        if stuck:
-            notes += stuck
-            verdict = DID_NOT_LEARN
-    if claim.precondition == "baseline_overfits":
-        fits = sum(overfits(by_seed_b[s]) for s in seeds)
-        notes.append(f"{claim.baseline.name} overfit in {fits} of {len(seeds)} seed(s)")
-        if fits * 2 <= len(seeds):
-            verdict = BASELINE_DID_NOT_OVERFIT
-    if claim.metric == "ten_patch":
+    sides = {claim.baseline.name: by_seed_b, claim.variant.name: by_seed_v}
+    failures = _chance(claim, metric_name, {claim.baseline.name: b, claim.variant.name: v}, base, var, seeds)
+    if metric_name in ("steps", "epochs_to_best"):
+        failures += _censoring(claim, metric_name, tier, sides, seeds)
+    if "baseline_overfits" in claim.preconditions:
+        failed, note = _overfitting(claim, by_seed_b, seeds)
+        failures += failed
+        notes.append(note)
+    if "lrn_active" in claim.preconditions:
+        failed, note = _lrn_active(claim, sides, seeds)
+        failures += failed
+        notes += [note] if note else []
+    if metric_name == "ten_patch":
         n = by_seed_b[seeds[0]]["metrics"]["test_images"]
         ps = []
         for s in seeds:
@@ -157,6 +322,8 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
                                             unpack_correct(by_seed_v[s]["metrics"]["correct"], n))
             ps.append(p)
         notes.append(f"per-seed McNemar p over {n:,} test images: {', '.join(f'{p:.2g}' for p in ps)}")
+    if "gap" in by_seed_b[seeds[0]]["metrics"]:
+        notes.append(_gap_note(sides, seeds, metric_name))
     if metric.comparison == "ratio":
         interval = stats.paired_ratio(b, v)
         spread = np.log(np.asarray(v, float)) - np.log(np.asarray(b, float))
@@ -172,28 +339,48 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
         if claim.paper_value is not None:
             effect = math.log(claim.paper_value) if metric.comparison == "ratio" else claim.paper_value
             needed = stats.seeds_needed(sd, effect)
-    if verdict is None and len(seeds) == 1:
+    if failures:
+        verdict = CANNOT_TEST
+    elif len(seeds) == 1:
         verdict = ONE_SEED
-    if verdict is None:
-        verdict = (stats.NO_VARIATION if stats.no_variation(interval)
-                   else stats.verdict(interval, claim.direction))
-    size = "" if verdict in (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN, ONE_SEED) else \
-        stats.size_verdict(interval, claim.paper_value)
-    return {"interval": interval, "verdict": verdict, "size": size, "seeds": len(seeds), "sd": sd,
+    elif stats.no_variation(interval):
+        verdict = stats.NO_VARIATION
+    else:
+        verdict = stats.verdict(interval, claim.direction)
+        if not claim.of_the_paper:  # a course question is answered, not "reproduced"
+            verdict = {stats.REPRODUCED: COURSE_YES, stats.OPPOSITE: COURSE_NO}.get(verdict, verdict)
+    size = stats.size_verdict(interval, claim.paper_value) if verdict in (*stats.VERDICTS, stats.NO_VARIATION) \
+        else ""
+    return {"interval": interval, "verdict": verdict, "reason": "; ".join(failures),
+            "reading": reading(interval, claim, metric_name) if verdict == stats.NOT_DETECTED else "",
+            "size": size, "seeds": len(seeds), "sd": sd,
             "p": stats.paired_t_p(spread), "mde": mde, "needed": needed, "note": "; ".join(notes),
+            "tier": tier, "metric": metric_name,
             "device": mine[0]["device"], "date": mine[0]["date"], "baseline_mean": float(np.mean(b)),
             "variant_mean": float(np.mean(v))}
 
 
-COLUMNS = ["place", "metric", "paper", "estimate", "low", "high", "kind", "seeds", "p", "mde", "needed",
-           "verdict", "size", "note", "device", "date"]
+def verdict_text(result: dict) -> str:
+    """The verdict in words: "this design cannot test the claim at this scale: <reason>", or
+    the direction with, for "not detected", what the interval allows, and the size verdict."""
+    text = result["verdict"]
+    if result.get("reason"):
+        text += f": {result['reason']}"
+    if result.get("reading"):
+        text += f": {result['reading']}"
+    return text + (f"; {result['size']}" if result.get("size") else "")
+
+
+COLUMNS = ["place", "metric", "paper", "estimate", "low", "high", "kind", "seeds", "p", "p (Holm)", "mde",
+           "needed", "verdict", "reason", "reading", "size", "note", "scale", "device", "date"]
 
 
 def summarise(rows: Sequence[dict]):
-    """One line per claim present in ``rows``: the paper's value, our estimate with its
-    95% interval, the seeds, the paired t test's p-value, the minimum detectable effect, the
-    seeds the paper's effect would need, the verdicts and notes (a pandas DataFrame indexed by
-    claim)."""
+    """One line per claim present in ``rows`` (of one tier): the paper's value, our estimate
+    with its 95% interval, the seeds, the paired t test's p-value and, for the claims with a
+    direction verdict, Holm's correction across them (read together), the design's minimum
+    detectable effect, the seeds the paper's effect would need, the verdicts, the reason a
+    design cannot test its claim, notes and the scale (a pandas DataFrame indexed by claim)."""
     import pandas as pd
 
     lines = []
@@ -202,39 +389,103 @@ def summarise(rows: Sequence[dict]):
         if result is None:
             continue
         claim, interval = CLAIMS[claim_id], result["interval"]
-        lines.append({"claim": claim_id, "place": claim.place, "metric": claim.metric,
+        lines.append({"claim": claim_id, "place": claim.place, "metric": result["metric"],
                       "paper": claim.describe_value(), "estimate": interval.estimate,
                       "low": interval.low, "high": interval.high, "kind": interval.kind,
-                      "seeds": result["seeds"], "p": result["p"], "mde": result["mde"],
-                      "needed": result["needed"], "verdict": result["verdict"], "size": result["size"],
-                      "note": result["note"], "device": result["device"], "date": result["date"]})
+                      "seeds": result["seeds"], "p": result["p"], "p (Holm)": math.nan, "mde": result["mde"],
+                      "needed": result["needed"], "verdict": result["verdict"], "reason": result["reason"],
+                      "reading": result["reading"], "size": result["size"], "note": result["note"],
+                      "scale": _scale_text(claim, result["tier"]),
+                      "device": result["device"], "date": result["date"]})
     if not lines:
         return pd.DataFrame(columns=COLUMNS)
-    return pd.DataFrame(lines).set_index("claim")
+    table = pd.DataFrame(lines).set_index("claim")
+    read = table["verdict"].isin(stats.VERDICTS)
+    if read.any():
+        table.loc[read, "p (Holm)"] = stats.holm(table.loc[read, "p"])
+    return table
+
+
+def _scale_text(claim, tier: str) -> str:
+    scale_ = claim.scale(tier)
+    return f"{tier} tier, {scale_.describe()}" if scale_ is not None else f"{tier} tier"
+
+
+def holm_text(summary, claim_id: str) -> str:
+    """``"Holm p 0.031 of 9 claims read together"`` for a claim with a direction verdict in a
+    :func:`summarise` table ("" for one without)."""
+    if claim_id not in summary.index or not math.isfinite(summary.loc[claim_id, "p (Holm)"]):
+        return ""
+    read = int(summary["verdict"].isin(stats.VERDICTS).sum())
+    p = summary.loc[claim_id, "p (Holm)"]
+    return f"Holm p {p:.3g} of {read} claim{'s' if read > 1 else ''} read together"
 
 
 def describe_result(result: dict, claim_id: str) -> str:
-    """``"+0.41 pt [-0.20, 1.02], 3 seeds, detects >= 1.10 pt"``."""
+    """``"+0.41 pt [-0.20, 1.02], 3 seeds"``: the effect and its 95% interval (what a "not
+    detected" reads from, not the design's minimum detectable effect)."""
     interval = result["interval"]
-    unit = METRICS[CLAIMS[claim_id].metric].unit
-    text = f"{interval.describe(2, unit)}, {result['seeds']} seed{'' if result['seeds'] == 1 else 's'}"
-    if result["mde"] is not None and math.isfinite(result["mde"]):
-        text += (f", detects x{result['mde']:.2f}" if unit == "" else f", detects >= {result['mde']:.2f}{unit}")
-    return text
+    unit = METRICS[result.get("metric") or CLAIMS[claim_id].metric].unit
+    return f"{interval.describe(2, unit)}, {result['seeds']} seed{'' if result['seeds'] == 1 else 's'}"
 
 
-def _missing(claim, tier: str) -> str:
+def _missing(claim, tier: str, rows_by_tier: Mapping[str, Sequence[dict] | None] | None = None) -> str:
+    if tier in claim.beyond:
+        return beyond_reason(claim.id, tier, rows_by_tier or {})
     return "not run in this tier" if claim.scale(tier) is None else "not yet measured"
+
+
+def beyond_reason(claim_id: str, tier: str, rows_by_tier: Mapping[str, Sequence[dict] | None]) -> str:
+    """Why a claim is beyond a tier's scale, computed: for weight decay, the cumulative decay of
+    the largest design the tier affords against the paper's; otherwise the seeds the paper's
+    effect needs at the paired standard deviation measured in the stored runs of a tier.
+
+    Raises:
+        UnknownClaimError: an unknown claim id.
+        ValueError: a claim that is run in ``tier``.
+    """
+    from alexnet_book.claims.registry import (
+        PAPER_DECAY_ASSUMPTION,
+        decay_efolds,
+        paper_decay_efolds,
+        tier_profile,
+    )
+
+    claim = get(claim_id)
+    if tier not in claim.beyond:
+        raise ValueError(f"claim {claim_id!r} is not beyond the {tier} scale; it is beyond "
+                         f"{sorted(claim.beyond) or 'none'}")
+    scale_ = claim.beyond[tier]
+    where = f"beyond the {tier} scale: at {scale_.describe()}"
+    decays = {a.weight_decay for a in claim.arms()}
+    if len(decays) > 1:
+        steps = scale_.train_images // tier_profile(tier, scale_).batch_size
+        rate = max(scale_.rates_for(claim.variant))
+        efolds = decay_efolds(steps, scale_.epochs, rate, max(decays), scale_.drops)
+        paper = paper_decay_efolds()
+        return (f"{where}, the paper's weight decay shrinks the weights by {efolds:.3f} e-folds, "
+                f"{efolds / paper:.2%} of the paper's {paper:.1f} ({PAPER_DECAY_ASSUMPTION}): the arms "
+                "differ by too little decay to show an effect on learning")
+    for source, rows in rows_by_tier.items():
+        result = analyse(claim_id, rows) if rows else None
+        if result is None or result["seeds"] < 2 or claim.paper_value is None:
+            continue
+        needed = result["needed"]
+        return (f"{where}, the paired sd measured in the {source} tier's {result['seeds']} seeds is "
+                f"{result['sd']:.2f}{METRICS[result['metric']].unit}: the paper's "
+                f"{claim.describe_value()} needs " + (f"{needed} seeds" if needed else "more than 100 seeds"))
+    return f"{where}: the paper's effect needs more seeds than the tier affords (no stored spread to size it)"
 
 
 def lab_table(rows_by_tier: Mapping[str, Sequence[dict] | None]):
     """Chapter 7's table: every testable claim with the paper's value and, per tier given,
-    ours (effect [95% interval], seeds, the minimum detectable effect) and the verdicts;
-    notes (learning rates chosen, censored runs, overfitting checks, McNemar). A tier
-    whose rows are None is left out; an empty list reads "not yet measured"."""
+    ours (effect [95% interval], seeds) and the verdict (or why the design cannot test it),
+    with Holm's correction and the scale; notes (learning rates chosen, preconditions
+    measured, McNemar). A tier whose rows are None is left out; an empty list reads "not yet
+    measured"."""
     import pandas as pd
 
-    lines = []
+    lines, summaries = [], {}
     for claim in CLAIMS.values():
         if not claim.testable:
             continue
@@ -245,12 +496,16 @@ def lab_table(rows_by_tier: Mapping[str, Sequence[dict] | None]):
             check_tier(tier)
             if rows is None:
                 continue
+            if tier not in summaries:
+                summaries[tier] = summarise(rows) if rows else None
             result = analyse(claim.id, rows) if rows else None
             if result is None:
-                line[f"ours, {tier}"], line[f"verdict, {tier}"] = _missing(claim, tier), "-"
+                line[f"ours, {tier}"], line[f"verdict, {tier}"] = _missing(claim, tier, rows_by_tier), "-"
                 continue
             line[f"ours, {tier}"] = describe_result(result, claim.id)
-            line[f"verdict, {tier}"] = result["verdict"] + (f"; {result['size']}" if result["size"] else "")
+            line[f"verdict, {tier}"] = "; ".join(
+                x for x in (verdict_text(result), holm_text(summaries[tier], claim.id),
+                            _scale_text(claim, tier)) if x)
             if result["note"]:
                 notes.append(f"{tier}: {result['note']}")
         line["notes"] = "; ".join(notes)
@@ -311,7 +566,7 @@ def forest_plot(summaries: dict, title: str = "The paper's claims: our effects w
     offsets = np.linspace(-0.2, 0.2, len(summaries)) if len(summaries) > 1 else [0.0]
     markers = ("o", "s", "^", "v")
     handles = {}
-    no_effect = (BASELINE_DID_NOT_OVERFIT, THRESHOLD_NOT_REACHED, DID_NOT_LEARN)
+    no_effect = (CANNOT_TEST,)
     for ax, (kind, ids) in zip(axes, kinds.items()):
         ys = np.arange(len(ids))[::-1]
         ratio = kind == "ratio"
@@ -373,7 +628,7 @@ def forest_plot(summaries: dict, title: str = "The paper's claims: our effects w
     return fig
 
 
-def stored_by_tier(repository: str, tiers: Sequence[str] = ("cpu", "full")) -> tuple[dict, str | None]:
+def stored_by_tier(repository: str, tiers: Sequence[str] = STORED_TIERS) -> tuple[dict, str | None]:
     """Stored result lines per tier, and why they could not be read (None when they could).
 
     Never raises for an unreachable store: the reason is returned, so a chapter says it
@@ -426,7 +681,7 @@ def paper_vs_here(claim_id: str, live_rows: Sequence[dict] | None = None, live_t
         rows = (stored or {}).get(tier)
         result = analyse(claim_id, rows) if rows else None
         if result is not None:
-            lines.append(_here(claim_id, tier, result, "stored"))
+            lines.append(_here(claim_id, tier, result, "stored", rows))
             shown = True
             break
     if not shown and not unavailable and stored is not None:
@@ -436,13 +691,15 @@ def paper_vs_here(claim_id: str, live_rows: Sequence[dict] | None = None, live_t
     if live_rows is not None:
         check_tier(live_tier)
         result = analyse(claim_id, live_rows) if live_rows else None
-        lines.append(_here(claim_id, live_tier, result, "live") if result is not None
+        lines.append(_here(claim_id, live_tier, result, "live", live_rows) if result is not None
                      else f"Here, {live_tier} tier (live): {_missing(claim, live_tier)}")
     return "\n".join(lines)
 
 
-def _here(claim_id: str, tier: str, result: dict, how: str) -> str:
-    verdict = result["verdict"] + (f"; {result['size']}" if result["size"] else "")
+def _here(claim_id: str, tier: str, result: dict, how: str, rows: Sequence[dict]) -> str:
+    claim = CLAIMS[claim_id]
+    verdict = "; ".join(x for x in (verdict_text(result), holm_text(summarise(rows), claim_id),
+                                    _scale_text(claim, tier)) if x)
     return (f"Here, {tier} tier ({how}, {result['device']}, {result['date']}): "
             f"{describe_result(result, claim_id)}: {verdict}"
             + (f"; {result['note']}" if result["note"] else ""))
@@ -484,5 +741,6 @@ def registry_table(tiers: Sequence[str] = ("quick", "cpu", "full")):
 
 
 __all__ = ["registry_table", "compute_time", "analyse", "summarise", "lab_table", "untested_table",
-           "power_table", "forest_plot",
-           "paper_vs_here", "stored_by_tier", "describe_result", "overfits", "TIERS", "UnknownClaimError"]
+           "power_table", "forest_plot", "preconditions_of", "verdict_text", "holm_text", "reading",
+           "lrn_summary", "paper_vs_here", "stored_by_tier", "describe_result", "overfits", "TIERS",
+           "PRECONDITIONS", "UnknownClaimError"]

@@ -30,6 +30,7 @@ from alexnet_book.claims.registry import Arm, Scale
 #: The commands that measure the CPU and the full tiers (results are named after the
 #: device and the date, under benchmarks/results/claims/).
 CPU_COMMAND = "nice -n 19 python -m alexnet_book.claims --tier cpu"
+CPU2_COMMAND = "nice -n 19 python -m alexnet_book.claims --tier cpu2"
 GPU_COMMAND = ("KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false "
                "python -m alexnet_book.claims --tier full --part K/8")
 #: Pixels added on each side before random crops (28 -> 32 -> 28: the paper's 224 of 256).
@@ -70,6 +71,8 @@ def build(arm_: Arm, profile, scale: Scale | None = None):
 
     options = dict(arm_.options)
     width = scale.width if scale is not None else None
+    if scale is not None and scale.init is not None:  # the scale's initialisation, in both arms
+        options.update(paper_init=scale.init == "paper", he_init=scale.init == "he")
     if arm_.net == "four_layer":
         return models.four_layer_net(width=1.0 if width is None else width, **options)
     if arm_.net == "half_one_tower":
@@ -254,22 +257,56 @@ def _train(job: Job, model, fresh, generators, arrays, seed: int, rate: float, c
     return trained
 
 
+def lrn_activity(model, x: np.ndarray, batch_size: int = 256) -> dict[str, dict[str, float]]:
+    """How far each LRN layer of ``model`` is from a constant division, on images ``x``:
+    ``alpha * sum(a^2) / k`` over its channel window, for every position and channel of the
+    layer's input, as its mean and standard deviation (``{}`` for a model without LRN).
+    Where it is far below 1, LRN divides by about ``k^beta``, a constant.
+    """
+    import keras
+
+    from alexnet_book.layers import LocalResponseNormalization
+
+    out = {}
+    for layer in model.layers:
+        if not isinstance(layer, LocalResponseNormalization):
+            continue
+        probe = keras.Model(model.inputs, layer.input)
+        a = np.asarray(probe.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+        squares = np.pad(a ** 2, [(0, 0)] * (a.ndim - 1) + [(layer.depth_radius, layer.depth_radius)])
+        window = sum(squares[..., i:i + a.shape[-1]] for i in range(2 * layer.depth_radius + 1))
+        term = layer.alpha * window / layer.bias
+        out[layer.name] = {"mean": float(term.mean()), "sd": float(term.std())}
+    return out
+
+
+#: Training images on which :func:`lrn_activity` is measured after every run of an LRN net.
+LRN_SAMPLE = 256
+
+
 def _evaluate(job: Job, model, arrays, trained: _Trained) -> dict[str, dict]:
-    """Metrics per evaluation ("centre", "ten_patch") for the claims the job serves."""
+    """Metrics per evaluation ("centre", "ten_patch") for the claims the job serves: the
+    test and training errors at the end of the schedule where a claim needs them or the
+    scale scores validation (then also their gap), and the test error with the weights of
+    the best validation epoch."""
     from alexnet_book import augment
 
-    needed = {CLAIMS[c.claim].metric for c in job.consumers}
+    needed = {CLAIMS[c.claim].metric_at(job.tier) for c in job.consumers}
+    scored = bool(job.scale.val_images)
     evaluations = {c.evaluation for c in job.consumers}
     eval_batch = 4 * job.profile().batch_size
     metrics: dict = {"epochs_run": trained.epochs_run}
-    if "test_error" in needed:
+    if "test_error" in needed or scored:
         probabilities = model.predict(arrays["x_test"], batch_size=eval_batch, verbose=0)
         metrics["test_error"], metrics["test_loss"], _ = errors(probabilities, arrays["y_test"])
-    if "train_error" in needed:
+    if "train_error" in needed or scored:
         probabilities = model.predict(arrays["x_train"], batch_size=eval_batch, verbose=0)
         metrics["train_error"] = errors(probabilities, arrays["y_train"])[0]
+    if scored:
+        metrics["gap"] = metrics["test_error"] - metrics["train_error"]
     by_evaluation = {"centre": dict(metrics)}
-    if trained.best[2] is None or not {"best_test_error", "ten_patch", "epochs_to_best"} & needed:
+    if trained.best[2] is None or not ({"best_test_error", "ten_patch", "epochs_to_best"} & needed
+                                       or scored):
         return by_evaluation
     model.set_weights(trained.best[2])
     for evaluation in sorted(evaluations):
@@ -297,14 +334,14 @@ def steps_limit(steps_run: int, allowed: int, cap: int | None, stalled: bool) ->
 
 
 def _rows(job: Job, seed: int, rate: float, trained: _Trained, by_evaluation: dict, env: dict,
-          first: bool, commit: str | None) -> list[dict]:
+          first: bool, commit: str | None, activity: dict | None = None) -> list[dict]:
     steps_per_epoch = len(training_data(job.profile(), job.scale)["x_train"]) // job.profile().batch_size
     counting = any(c.threshold is not None for c in job.consumers)
     steps_run = len(trained.recorder.errors) if counting else trained.epochs_run * steps_per_epoch
     rows = []
     for consumer in job.consumers:
         m = {k: number(v) for k, v in by_evaluation.get(consumer.evaluation, by_evaluation["centre"]).items()}
-        if CLAIMS[consumer.claim].metric != "ten_patch":
+        if CLAIMS[consumer.claim].metric_at(job.tier) != "ten_patch":
             m.pop("correct", None)
             m.pop("test_images", None)
         if consumer.threshold is not None:
@@ -324,10 +361,20 @@ def _rows(job: Job, seed: int, rate: float, trained: _Trained, by_evaluation: di
             "images": steps_run * job.profile().batch_size, "seconds": round(trained.seconds, 2),
             "compile_included": first,
             "shared_with": sorted({c.claim for c in job.consumers} - {consumer.claim}),
-            "scale": job.scale_record(), "device": env["device"], "backend": env["backend"],
+            "scale": job.scale_record(),
+            "preconditions": measured_preconditions(m, curves, activity or {}),
+            "device": env["device"], "backend": env["backend"],
             "versions": env["versions"], "date": env["date"], "commit": commit,
         })
     return rows
+
+
+def measured_preconditions(metrics: dict, curves: dict, activity: dict) -> dict:
+    """What a run measured for the preconditions of :data:`~alexnet_book.claims.registry.PRECONDITIONS`,
+    as stored in its line (see :func:`alexnet_book.claims.report.preconditions_of`)."""
+    from alexnet_book.claims.report import preconditions_of
+
+    return preconditions_of({"metrics": metrics, "curves": curves, "preconditions": {"lrn_activity": activity}})
 
 
 def environment() -> dict:
@@ -373,9 +420,10 @@ def run_job_seed(job: Job, seed: int, done: set, emit, env: dict, commit: str | 
                                max(c.window for c in counting))
             if reached is not None:
                 fastest = reached if fastest is None else min(fastest, reached)
+        activity = lrn_activity(model, arrays["x_train"][:LRN_SAMPLE])  # the weights at the end
         by_evaluation = _evaluate(job, model, arrays, trained)
         trained.seconds = time.perf_counter() - start
-        rows = _rows(job, seed, rate, trained, by_evaluation, env, first, commit)
+        rows = _rows(job, seed, rate, trained, by_evaluation, env, first, commit, activity)
         first = False
         emit([r for r in rows if store.run_key(r) not in done], job.images_per_run(), label)
 

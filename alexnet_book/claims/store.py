@@ -171,7 +171,10 @@ def validate_rows(rows: Sequence[dict], source: str = "results") -> list[dict]:
             raise ResultsFormatError(f"{where}: learning_rate must be a positive number, got "
                                      f"{row['learning_rate']!r}")
         metrics = row["metrics"]
-        fields = METRICS[claim.metric].fields
+        fields = METRICS[claim.metric_at(row["profile"])].fields
+        if not isinstance(row.get("preconditions", {}), dict):
+            raise ResultsFormatError(f"{where}: preconditions must be an object of measurements, got "
+                                     f"{str(row['preconditions'])[:200]}")
         if not isinstance(metrics, dict) or any(k not in metrics for k in fields):
             raise ResultsFormatError(f"{where}: metrics of claim {claim.id!r} must hold "
                                      f"{', '.join(fields)}, got {str(metrics)[:200]}")
