@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plan:
         for job in jobs:
             print(f"{job.label}: {job.runs()} runs x {job.images_per_run():,} images "
-                  f"({job.scale.describe()})")
+                  f"({job.scale.describe()}; lr {', '.join(f'{r:g}' for r in job.rates)})")
         print(f"{len(jobs)} arms, {sum(j.runs() for j in jobs)} runs, at most {planned:,} training images")
         if part is not None:
             units = runner.split(jobs, part[1])[part[0] - 1]

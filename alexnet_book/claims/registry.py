@@ -283,8 +283,8 @@ class Scale:
             text += f", threshold {self.threshold:g}%"
         if self.init is not None:
             text += f", {self.init} init"
-        for name, rates in self.arm_rates or ():
-            text += f", {name} at lr {', '.join(f'{r:g}' for r in rates)}"
+        if self.arm_rates:
+            text += ", a rate per arm"
         return text
 
     def rates_for(self, arm_: Arm) -> tuple[float, ...]:
