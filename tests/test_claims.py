@@ -956,6 +956,8 @@ def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
     rows, _ = store.read_file(out)
     assert len(rows) == 2 * 1 * 2  # two arms x one seed x two learning rates
     assert {r["backend"] for r in rows} == {"jax"} and all(set(store.ROW_FIELDS) <= set(r) for r in rows)
+    assert all(r["preconditions"]["censored"] == (r["metrics"]["steps"] is None) for r in rows)
+    assert all(r["preconditions"]["lrn_activity"] == {} for r in rows)  # the four-layer net without LRN
     assert "relu_tanh" in done.stdout and "result lines" in done.stdout
     print(f"claims command line, two JAX workers: {seconds:.0f} s")
 

@@ -82,9 +82,9 @@ def preconditions_of(row: dict) -> dict:
         if metrics.get(key) is not None:
             out["error"] = metrics[key]
             break
-    if stored.get("lrn_activity"):
+    if "lrn_activity" in stored:  # {}: measured, and the net has no LRN layer
         out["lrn_activity"] = stored["lrn_activity"]
-    return {**out, **{k: v for k, v in stored.items() if k not in out and v not in (None, {})}}
+    return {**out, **{k: v for k, v in stored.items() if k not in out and v is not None}}
 
 
 def _chooser(value):
