@@ -656,6 +656,18 @@ def test_a_preconditions_measurements_come_from_the_line_or_its_curves():
     assert not claims.report.overfits(flat)  # rising by less than the binomial noise
 
 
+def test_the_cpu2_tier_scores_the_overfitting_claims_at_the_end_with_the_gap_beside():
+    rows = [{**r, "metrics": {**r["metrics"], "test_error": r["metrics"]["test_error"] + 1.0, "gap": 15.0}}
+            for r in overfit_rows("crops_flips", True, profile_name="cpu2")]
+    result = claims.analyse("crops_flips", rows)
+    assert result["metric"] == "test_error" and claims.get("crops_flips").metric_at("cpu") == "best_test_error"
+    assert result["baseline_mean"] == pytest.approx(22.0)  # the end of the schedule, not the best epoch
+    assert "AlexNet (Glorot init): test minus training error at the end 15.0 pt, test error at the best " \
+           "epoch 21.00%" in result["note"]
+    with pytest.raises(claims.ResultsFormatError, match="metrics of claim 'crops_flips' must hold test_error"):
+        store.validate_rows([{**rows[0], "metrics": {"best_test_error": 20.0, "best_epoch": 4}}])
+
+
 def test_lrn_activity_is_alpha_times_the_window_sum_over_k():
     keras.utils.set_random_seed(0)
     net = models.four_layer_net(norm="lrn", width=0.25)
