@@ -55,8 +55,9 @@ def _smoothed(values: Sequence[float]) -> np.ndarray:
 
 
 def preconditions_of(row: dict) -> dict:
-    """What a run measured for the preconditions, from its line: the stored ``preconditions``
-    where it has them, else derived from its curves and metrics (lines of an earlier design).
+    """What a run measured for the preconditions, from its line: derived from its curves and
+    metrics where they hold the numbers (so lines of an earlier design read the same way), the
+    stored ``preconditions`` for the rest (LRN's activity, measured after training).
 
     Returns:
         a dict with, where measured: ``best_epoch`` (of the lowest validation error),
