@@ -1217,10 +1217,12 @@ class Timeout(Exception):
 
 
 def run_limited(
-    command: list[str], *, python: str, timeout: float, memory: int, cwd: Path, env: dict, pass_fds=()
+    command: list[str], *, python: str, timeout: float, memory: int, cwd: Path, env: dict, pass_fds=(),
+    limit: float | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `command` under a memory limit (bytes of address space per process, inherited by what it
-    starts) and a timeout; on timeout kill it and all it started, then raise Timeout."""
+    starts) and a timeout; on timeout kill it and all it started, then raise Timeout naming `limit`
+    (the submission's whole limit, of which `timeout` is what is left; default `timeout`)."""
     limited = [python, "-I", str(GRADER), "_limit", str(memory), "--", *command]
     process = subprocess.Popen(
         limited,
@@ -1238,7 +1240,7 @@ def run_limited(
     except subprocess.TimeoutExpired:
         _kill_tree(process.pid)
         process.communicate()
-        raise Timeout(f"over the {timeout:g} s time limit") from None
+        raise Timeout(f"over the {limit or timeout:g} s time limit") from None
     finally:
         if process.poll() is None:
             _kill_tree(process.pid)
@@ -1271,19 +1273,23 @@ def run_otter(
     memory: int,
     env: dict,
     attempts: int = 2,
+    limit: float | None = None,
 ) -> tuple[dict, list[str], str]:
     """`otter run` one submission: ({question: points}, notes, failure or ""). A run that fails for
-    one of the reasons in RETRIED is run again, up to `attempts` runs in all."""
+    one of the reasons in RETRIED is run again, up to `attempts` runs in all, within `timeout`
+    seconds together (Timeout names `limit`, the submission's whole limit)."""
+    deadline = time.monotonic() + timeout
     for attempt in range(1, attempts + 1):
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         result = run_limited(
             [python, "-m", "otter", "run", "--no-logo", "-a", str(zip_path), "-o", str(out), str(submission)],
             python=python,
-            timeout=timeout,
+            timeout=max(deadline - time.monotonic(), 0.001),
             memory=memory,
             cwd=out,
             env=env,
+            limit=limit or timeout,
         )
         results = out / "results.json"
         if not result.returncode and results.exists():
@@ -1323,7 +1329,17 @@ def grade_submission(
     memory: int,
     given: set[str],
 ) -> tuple[dict, dict, list[str]]:
-    """Grade one readable submission: ({question: points}, {question: note}, notes)."""
+    """Grade one readable submission: ({question: points}, {question: note}, notes). Its steps
+    (otter's run, the recording run, the checker) share `timeout` seconds: a submission that
+    loops costs one limit of a grading slot, not one per step."""
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout(f"over the {timeout:g} s time limit")
+        return remaining
+
     the_tests, banned = tests(zip_path), banned_modules(zip_path)
     notebook = json.loads(json.dumps(notebook))
     metadata = notebook.setdefault("metadata", {})
@@ -1347,7 +1363,8 @@ def grade_submission(
         otter_scores, otter_notes, otter_failure = {}, [], ""
         try:
             otter_scores, otter_notes, otter_failure = run_otter(
-                python, zip_path, submission, work / "otter", timeout=timeout, memory=memory, env=env
+                python, zip_path, submission, work / "otter", timeout=left(), memory=memory, env=env,
+                limit=timeout,
             )
         except Timeout as error:
             otter_failure = str(error)
@@ -1388,11 +1405,12 @@ def grade_submission(
                     str(write_fd),
                 ],
                 python=python,
-                timeout=timeout,
+                timeout=left(),
                 memory=memory,
                 cwd=run,
                 env=env,
                 pass_fds=(write_fd,),
+                limit=timeout,
             )
             if result.returncode or not report.exists():
                 tail = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
@@ -1419,6 +1437,8 @@ def grade_submission(
             "uses": seen["uses"],
             "everywhere": hidden_imports,
         }
+        if failure:  # the recording run did not finish: nothing to check
+            raise NotGraded(failure)
         rules_json = work / "data" / "rules.json"
         rules_json.write_text(json.dumps(rules_data))
         replayed = work / "data" / "replayed.json"
@@ -1435,10 +1455,11 @@ def grade_submission(
                     str(replayed),
                 ],
                 python=python,
-                timeout=timeout,
+                timeout=left(),
                 memory=memory,
                 cwd=run,
                 env=env,
+                limit=timeout,
             )
             if result.returncode or not replayed.exists():
                 raise NotGraded(
@@ -1447,8 +1468,6 @@ def grade_submission(
         except Timeout:
             raise NotGraded("the checker ran over its time limit") from None
         checked = json.loads(replayed.read_text())
-    if failure:
-        raise NotGraded(failure)
     scores = {q: (r["score"] if r["recorded"] else 0.0) for q, r in checked.items()}
     review = list(seen["review"])
     review += [f"imports {m} by a route its source does not show" for m in hidden_imports]
@@ -1494,8 +1513,12 @@ def grade_submission(
         review.append(f"otter could not grade it ({otter_failure})")
     elif abs(otter_total - total) > 1e-9:
         review.append(f"otter's run scored {otter_total:g}, the independent check {total:g}")
-    if seen["imports"] and not any(n.startswith("rules") for n in question_notes.values()):
-        notes.append(f"rules: imports {', '.join(seen['imports'])}")
+    # Every rule broken is also on the total's review note, where the guide's filter finds it.
+    broken = [q for q, note in question_notes.items() if note.startswith("rules: ")]
+    if broken:
+        review.append(f"breaks the assignment's rules in {', '.join(broken)} (no hidden-test points there)")
+    elif seen["imports"]:
+        review.append(f"imports {', '.join(seen['imports'])}, which the assignment's rules ban")
     notes = [n for n in otter_notes if not n.startswith("review")] + notes
     review_notes = [n[len("review: ") :] for n in otter_notes if n.startswith("review")] + review
     if seen["errors"]:
