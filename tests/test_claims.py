@@ -223,7 +223,8 @@ def test_the_cpu2_tier_is_a_new_design_beside_the_stored_cpu_tier():
     assert set(claims.runnable("cpu2")) == {"towers", "lrn", "lrn_four_layer", "batchnorm", "crops_flips",
                                             "ten_patch", "dropout_overfitting", "dropout_convergence", "depth"}
     assert {c.id for c in claims.CLAIMS.values() if "cpu2" in c.beyond} == {"overlapping_pool", "weight_decay"}
-    assert "cpu2" not in claims.report.STORED_TIERS and claims.report.PREFERENCE.index("cpu2") < \
+    # complete (90 lines): the chapters read it, before the cpu tier wherever a claim has a cpu2 design
+    assert "cpu2" in claims.report.STORED_TIERS and claims.report.PREFERENCE.index("cpu2") < \
         claims.report.PREFERENCE.index("cpu")
     for job in claims.plan("cpu"):  # fields added for cpu2 are recorded only where set
         assert "init" not in job.scale_record() and "arm_rates" not in job.scale_record()
@@ -993,3 +994,38 @@ def test_each_part_of_the_full_tier_fits_one_gpu_call():
     images = [sum(jobs[i].images_per_run() * len(jobs[i].rates) for i, _ in part) for part in parts]
     assert sum(len(p) for p in parts) == sum(j.seeds for j in jobs)  # every (arm, seed) dealt once
     assert max(images) <= 25_000 * 600 / 2, images
+
+
+def test_a_claim_in_plain_words_states_the_measurement_without_the_labs_jargon():
+    """Issue 40 item 5: chapters 1-6 print one plain line per claim, every number from the
+    stored lines, the correction for the claims tested together said in words, no tier names."""
+    stored, why = claims.stored_by_tier(REPO)
+    assert why is None and stored["cpu2"], "the repository's cpu2 lines"
+    towers = claims.analyse("towers", stored["cpu2"])
+    text = claims.in_plain_words("towers", stored=stored)
+    interval = towers["interval"]
+    assert f"{abs(interval.estimate):.2f} points lower test error" in text
+    assert f"95% interval {interval.low:+.2f} to {interval.high:+.2f}" in text
+    holm = claims.summarise(stored["cpu2"]).loc["towers", "p (Holm)"]
+    assert ("which holds once" if holm < 0.05 else "which does not hold once") in text
+    flips = claims.in_plain_words("crops_flips", stored=stored)
+    assert "not testable at this scale, because the network without it did not overfit" in flips
+    decay = claims.in_plain_words("weight_decay", stored=stored)
+    assert "beyond a CPU: a CPU run is too short for weight decay" in decay
+    assert "course's question, not the paper's" in claims.in_plain_words("batchnorm", stored=stored)
+    assert "LRN had" in claims.in_plain_words("lrn", stored=stored)
+    for claim_id in claims.CLAIMS:
+        line = claims.in_plain_words(claim_id, stored=stored)
+        assert not any(word in line for word in ("tier", "cpu2", "Holm p", "detects", "bracketed", "pt ")), line
+    assert claims.in_plain_words("lrn", stored={}).endswith("Not measured yet.")
+
+
+def test_not_detected_reads_the_papers_value_against_the_interval_and_a_reason_is_said_once():
+    stored, _ = claims.stored_by_tier(REPO)
+    relu = claims.analyse("relu_tanh", stored["cpu"])
+    assert relu["verdict"] == stats.NOT_DETECTED and relu["interval"].high < 6
+    assert relu["size"] == "the paper's x6 lies outside the interval"
+    flips = claims.analyse("crops_flips", stored["cpu2"])
+    assert flips["verdict"] == claims.CANNOT_TEST
+    detail = flips["reason"].split("did not overfit in error: ")[1].split(";")[0]
+    assert (flips["reason"] + flips["note"]).count(detail) == 1

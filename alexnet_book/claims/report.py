@@ -43,7 +43,7 @@ COURSE_NO = "no: the opposite of what the course's question asks (the course's q
 PREFERENCE = ("full", "cpu2", "cpu", "quick", "smoke")
 #: The stored tiers the chapters read (:func:`stored_by_tier`). ``cpu2`` joins them when its
 #: run is complete (benchmarks/results/claims/README.md): until then the chapters show ``cpu``.
-STORED_TIERS = ("cpu", "full")
+STORED_TIERS = ("cpu", "cpu2", "full")
 
 
 def _smoothed(values: Sequence[float]) -> np.ndarray:
@@ -197,9 +197,10 @@ def _overfitting(claim, side: dict, seeds) -> tuple[list[str], str]:
     note = f"{claim.baseline.name} overfit in error in {fits} of {len(seeds)} seed(s) ({detail})"
     if fits * 2 > len(seeds):
         return [], note
+    # the failure carries the same numbers: a note repeating them would say it twice
     return [f"the baseline ({claim.baseline.name}) did not overfit in error: {detail}; overfitting needs "
             f"the best epoch by {OVERFIT_BEST_BY:.0%} of the schedule and a rise of "
-            f">= {OVERFIT_RISE_POINTS:g} pt, in {fits} of {len(seeds)} seed(s)"], note
+            f">= {OVERFIT_RISE_POINTS:g} pt, in {fits} of {len(seeds)} seed(s)"], ""
 
 
 def lrn_summary(rows: Sequence[dict]) -> dict[str, tuple[float, float]]:
@@ -305,16 +306,29 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
     v = [value(by_seed_v[s]) for s in seeds]
     sides = {claim.baseline.name: by_seed_b, claim.variant.name: by_seed_v}
     failures = _chance(claim, metric_name, {claim.baseline.name: b, claim.variant.name: v}, base, var, seeds)
+    # the same failures in a learner's words, one short phrase each (chapters 1-6's boxes)
+    plain = ["a network did not learn: its error stayed near chance"] if failures else []
     if metric_name in ("steps", "epochs_to_best"):
-        failures += _censoring(claim, metric_name, tier, sides, seeds)
+        failed = _censoring(claim, metric_name, tier, sides, seeds)
+        failures += failed
+        if failed:
+            plain.append(f"a run never reached {claim.threshold_at(tier):g}% training error"
+                         if metric_name == "steps"
+                         else "a network was still improving at its last epoch, so its best epoch is unknown")
     if "baseline_overfits" in claim.preconditions:
         failed, note = _overfitting(claim, by_seed_b, seeds)
         failures += failed
-        notes.append(note)
+        notes += [note] if note else []
+        if failed:
+            plain.append("the network without it did not overfit, so there was no overfitting for it "
+                         "to prevent")
     if "lrn_active" in claim.preconditions:
         failed, note = _lrn_active(claim, sides, seeds)
         failures += failed
         notes += [note] if note else []
+        if failed:
+            plain.append("LRN's effect on the activations was not measured in these runs" if not note
+                         else "LRN barely acted: it divided every activation by about the same constant")
     if metric_name == "ten_patch":
         n = by_seed_b[seeds[0]]["metrics"]["test_images"]
         ps = []
@@ -352,7 +366,12 @@ def analyse(claim_id: str, rows: Sequence[dict]) -> dict | None:
             verdict = {stats.REPRODUCED: COURSE_YES, stats.OPPOSITE: COURSE_NO}.get(verdict, verdict)
     size = stats.size_verdict(interval, claim.paper_value) if verdict in (*stats.VERDICTS, stats.NO_VARIATION) \
         else ""
+    if verdict == stats.NOT_DETECTED and size in (stats.SMALLER, stats.LARGER):
+        # no effect was detected, so there is no size "here" to compare: what the interval does
+        # say is that an effect as large as the paper's is outside it
+        size = f"the paper's {claim.describe_value()} lies outside the interval"
     return {"interval": interval, "verdict": verdict, "reason": "; ".join(failures),
+            "plain_reason": "; ".join(plain),
             "reading": reading(interval, claim, metric_name) if verdict == stats.NOT_DETECTED else "",
             "size": size, "seeds": len(seeds), "sd": sd,
             "p": stats.paired_t_p(spread), "mde": mde, "needed": needed, "note": "; ".join(notes),
@@ -680,13 +699,15 @@ def paper_vs_here(claim_id: str, live_rows: Sequence[dict] | None = None, live_t
     shown = False
     for tier in PREFERENCE:
         rows = (stored or {}).get(tier)
+        if rows and tier in claim.beyond and not shown:  # measured for the others, not for this claim
+            lines.append(f"Here, {tier} tier: {beyond_reason(claim_id, tier, stored or {})}")
         result = analyse(claim_id, rows) if rows else None
         if result is not None:
             lines.append(_here(claim_id, tier, result, "stored", rows))
             shown = True
             break
     if not shown and not unavailable and stored is not None:
-        tiers = [t for t in ("cpu", "full") if claim.scale(t)]
+        tiers = [t for t in STORED_TIERS if claim.scale(t)]
         lines.append(f"Here, stored measurements: none yet for this claim (tiers {', '.join(tiers) or '-'}; "
                      f"measure with `{CPU_COMMAND}` or on a GPU with `{GPU_COMMAND}`)")
     if live_rows is not None:
@@ -695,6 +716,128 @@ def paper_vs_here(claim_id: str, live_rows: Sequence[dict] | None = None, live_t
         lines.append(_here(claim_id, live_tier, result, "live", live_rows) if result is not None
                      else f"Here, {live_tier} tier (live): {_missing(claim, live_tier)}")
     return "\n".join(lines)
+
+
+#: A tier's runs in a learner's words (chapters 1-6 name no tier).
+PLAIN_TIERS = {"smoke": "a few steps", "quick": "the quick profile's small runs",
+               "cpu": "small CPU runs of an earlier design", "cpu2": "small runs on a CPU",
+               "full": "the paper's 227x227 network on a GPU"}
+CHAPTER_7 = "chapter 7 (07_claims) has the design, the intervals and the checks"
+
+
+def in_plain_words(claim_id: str, stored: Mapping[str, Sequence[dict]] | None = None,
+                   repository: str | None = None) -> str:
+    """One claim for a learner: the paper's words in short, and what the stored runs of the
+    largest tier measured say, in plain English (the direction, its size and 95% interval, and
+    whether it survives the correction for the claims tested together), or why this design
+    cannot test it. Chapter 7 gives the full account (:func:`paper_vs_here`).
+
+    Args:
+        claim_id: the claim.
+        stored: stored rows per tier (:func:`stored_by_tier`); read from ``repository`` if None.
+        repository: the course's URL.
+
+    Raises:
+        UnknownClaimError: an unknown claim id.
+    """
+    claim = get(claim_id)
+    head = f"{claim.title} ({claim.place})"
+    if claim.of_the_paper:
+        paper = f"the paper: {claim.paper}" if claim.paper else "the paper gives no number"
+    else:
+        paper = f"the course's question, not the paper's: {claim.question}"
+    paper += "" if paper.endswith("?") else "."
+    if not claim.testable:
+        return f"{head}: {paper} Not testable here: {claim.untestable}"
+    if stored is None:
+        stored, unavailable = stored_by_tier(repository) if repository else ({}, None)
+        if unavailable:
+            return f"{head}: {paper} The stored measurements could not be read ({unavailable})."
+    for tier in PREFERENCE:
+        rows = (stored or {}).get(tier)
+        result = analyse(claim_id, rows) if rows else None
+        if result is not None:
+            break
+    else:
+        return f"{head}: {paper} Not measured yet."
+    beyond = [t for t in PREFERENCE[:PREFERENCE.index(tier)] if t in claim.beyond and (stored or {}).get(t)]
+    if beyond:
+        why = _plain_beyond(claim, beyond[0], stored or {})
+        paper += f" A design that could test it is beyond a CPU: {why}."
+    scale_ = claim.scale(tier)
+    where = (f"{result['seeds']} paired seeds of {PLAIN_TIERS[tier]}"
+             + (f" ({scale_.train_images:,} images x {scale_.epochs} epochs)" if scale_ else ""))
+    verdict, interval = result["verdict"], result["interval"]
+    if verdict == CANNOT_TEST:
+        return f"{head}: {paper} Here ({where}): not testable at this scale, because {result['plain_reason']}."
+    metric = METRICS[result["metric"]]
+    variant, baseline = _plain_arm(claim, claim.variant), _plain_arm(claim, claim.baseline)
+    if metric.comparison == "ratio":
+        found = (f"{variant} took x{interval.estimate:.2f} the {_plain_metric(claim, tier)} of {baseline} "
+                 f"(95% interval x{interval.low:.2f} to x{interval.high:.2f})")
+    else:
+        found = (f"{variant} had {abs(interval.estimate):.2f} points "
+                 f"{'lower' if interval.estimate < 0 else 'higher'} {_plain_metric(claim, tier)} than "
+                 f"{baseline} (95% interval {interval.low:+.2f} to {interval.high:+.2f})")
+    summary = summarise(rows)
+    holm = summary.loc[claim_id, "p (Holm)"] if claim_id in summary.index else math.nan
+    read = int(summary["verdict"].isin(stats.VERDICTS).sum())
+    if verdict in (stats.REPRODUCED, stats.OPPOSITE):
+        side = ("the paper's direction" if verdict == stats.REPRODUCED
+                else "the opposite of the paper's direction")
+        held = "holds" if holm < 0.05 else "does not hold"
+        meaning = (f"{side}, which {held} once the {read} claims tested together are accounted for "
+                   f"(Holm's correction)")
+    elif verdict == stats.NOT_DETECTED:
+        meaning = "no clear difference: the interval includes no effect (not a refutation)"
+    elif verdict in (COURSE_YES, COURSE_NO):
+        meaning = "yes" if verdict == COURSE_YES else "no, the opposite"
+    else:
+        meaning = verdict
+    return f"{head}: {paper} Here ({where}): {found}: {meaning}."
+
+
+#: What the course's standard AlexNet arm (``paper.STANDARD``) is in each claim it is part of,
+#: for a learner: "AlexNet (Glorot init)" says which network, not what the claim varies.
+PLAIN_STANDARD = {"batchnorm": "LRN", "overlapping_pool": "3x3 overlapping pooling",
+                  "crops_flips": "no crops or flips", "dropout_overfitting": "dropout",
+                  "dropout_convergence": "dropout", "weight_decay": "weight decay",
+                  "depth": "all five convolutions"}
+
+
+def _plain_arm(claim, arm_) -> str:
+    from alexnet_book.claims.paper import STANDARD
+
+    return PLAIN_STANDARD.get(claim.id, arm_.name) if arm_ == STANDARD else arm_.name
+
+
+def _plain_beyond(claim, tier: str, stored: Mapping[str, Sequence[dict]]) -> str:
+    """Why a claim is beyond a tier, in one short clause (:func:`beyond_reason` in full)."""
+    from alexnet_book.claims.registry import decay_efolds, paper_decay_efolds, tier_profile
+
+    scale_ = claim.beyond[tier]
+    decays = {a.weight_decay for a in claim.arms()}
+    if len(decays) > 1:
+        steps = scale_.train_images // tier_profile(tier, scale_).batch_size
+        efolds = decay_efolds(steps, scale_.epochs, max(scale_.rates_for(claim.variant)), max(decays),
+                              scale_.drops)
+        return (f"a CPU run is too short for weight decay to act (it shrinks the weights "
+                f"{efolds / paper_decay_efolds():.2%} as much as in the paper's 90 epochs)")
+    for rows in stored.values():
+        result = analyse(claim.id, rows) if rows else None
+        if result is not None and result["seeds"] > 1 and claim.paper_value is not None:
+            needed = result["needed"]
+            return (f"the paper's effect of {claim.describe_value()} would need "
+                    + (f"{needed} seeds" if needed else "more than 100 seeds") + " at the spread measured here")
+    return "the paper's effect would need more seeds than a CPU affords"
+
+
+def _plain_metric(claim, tier: str) -> str:
+    name = claim.metric_at(tier)
+    return {"test_error": "test error", "best_test_error": "test error at its best epoch",
+            "train_error": "training error", "ten_patch": "test error",
+            "steps": f"steps to {claim.threshold_at(tier) or 0:g}% training error",
+            "epochs_to_best": "epochs to its best validation error"}[name]
 
 
 def _here(claim_id: str, tier: str, result: dict, how: str, rows: Sequence[dict]) -> str:
@@ -743,5 +886,6 @@ def registry_table(tiers: Sequence[str] = ("quick", "cpu", "full")):
 
 __all__ = ["registry_table", "compute_time", "analyse", "summarise", "lab_table", "untested_table",
            "power_table", "forest_plot", "preconditions_of", "verdict_text", "holm_text", "reading",
-           "lrn_summary", "paper_vs_here", "stored_by_tier", "describe_result", "overfits", "TIERS",
+           "lrn_summary", "paper_vs_here", "in_plain_words",
+           "stored_by_tier", "describe_result", "overfits", "TIERS",
            "PRECONDITIONS", "UnknownClaimError"]
