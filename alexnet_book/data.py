@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from alexnet_book import profile as profiles
+
 #: The four files, named exactly as Keras' loader expects them.
 FASHION_MNIST_FILES = (
     "train-labels-idx1-ubyte.gz",
@@ -292,6 +294,8 @@ def load_fashion_mnist(
             :class:`DamagedFileError` naming the file, when one is damaged and no intact
             copy is at hand.
     """
+    # Keras only to download: importing it starts its backend (TensorFlow unless
+    # KERAS_BACKEND says otherwise), so `alexnet_book.data` imports light and on any backend.
     import keras
 
     cache_dir = keras_cache_dir()
@@ -416,8 +420,6 @@ def course_splits(profile=None, train_size: int | None = None) -> Splits:
         DataUnavailableError: the data is neither cached nor downloadable.
         ValueError: train_size outside 1..50,000.
     """
-    from alexnet_book import profile as profiles
-
     profile = profile or profiles.current()
     n_train = profile.train_subset if train_size is None else train_size
     if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) \

@@ -22,6 +22,8 @@ class GPU(NamedTuple):
 
 def _first_gpu(backend: str) -> GPU | None:
     """The backend's first GPU, or None (the one place that asks each framework)."""
+    # Only the backend in force is imported: the library runs on JAX without TensorFlow (and
+    # without PyTorch).
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -61,6 +63,8 @@ def _gpu_for(backend: str) -> GPU | None:
 
 def gpu() -> GPU | None:
     """The first GPU the current Keras backend computes on, or None on a CPU."""
+    # Keras here, not at the top: `profile` imports this module, and importing Keras starts its
+    # backend, so `alexnet_book.profile` imports light, before a program has chosen its backend.
     import keras
 
     return _gpu_for(keras.backend.backend())
@@ -91,7 +95,7 @@ def cpu_name() -> str:
 
 def describe() -> str:
     """One line naming the Keras backend and whether it computes on a GPU or the CPU."""
-    import keras
+    import keras  # not at the top: see gpu()
 
     found = gpu()
     where = f"GPU ({found.name})" if found else "CPU only"
@@ -100,7 +104,7 @@ def describe() -> str:
 
 def environment_report() -> dict:
     """Backend, device, library versions and date, stored with every benchmark result."""
-    import keras
+    import keras  # not at the top: see gpu()
 
     backend = keras.backend.backend()
     found = gpu()

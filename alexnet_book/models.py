@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from alexnet_book import profile as profiles
 from alexnet_book.layers import LocalResponseNormalization, TowerConv2D
 
 NORMS = ("lrn", "batchnorm", None)
@@ -207,8 +208,6 @@ def course_model(profile=None, **overrides) -> keras.Model:
         ValueError: as :func:`alexnet`, or an override that :func:`alexnet` has no
             argument for.
     """
-    from alexnet_book import profile as profiles
-
     profile = profile or profiles.current()
     fixed = {"input_shape": (28, 28, 1), "num_classes": 10}
     known = set(inspect.signature(alexnet).parameters) - set(fixed)
@@ -442,7 +441,7 @@ def summary_text(model: keras.Model, line_length: int = 80) -> str:
     if line_length < 40:
         raise ValueError(f"line_length must be at least 40 characters, got {line_length}")
     try:
-        from IPython.utils.capture import capture_output
+        from IPython.utils.capture import capture_output  # IPython: the chapters' extra, not a dependency
     except ImportError:  # the library itself does not need IPython
         from contextlib import nullcontext as capture_output
     lines: list[str] = []
@@ -518,8 +517,6 @@ def half_one_tower(profile=None, width: float | None = None, dropout: float = 0.
     Raises:
         ValueError: width below MIN_WIDTH.
     """
-    from alexnet_book import profile as profiles
-
     profile = profile or profiles.current()
     width = profile.width if width is None else width
     _check_width(width)

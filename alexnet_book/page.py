@@ -20,6 +20,7 @@ def show_key_results(lines: Sequence[str], name: str = "key_results") -> None:
         ValueError: no lines, one string instead of lines, or a line that is not a
             non-empty string.
     """
+    # IPython is the chapters' extra (pyproject's `chapters`), not a dependency of the library
     from IPython.display import display
 
     if isinstance(lines, str):

@@ -27,6 +27,7 @@ def batches(
     Raises:
         ValueError: batch_size < 1, or x and y of different lengths.
     """
+    # tf.data only here: the rest of the library imports on JAX without TensorFlow
     import tensorflow as tf
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import warnings
 
-from alexnet_book import device
+from alexnet_book import device, results
 
 ENV_VAR = "ALEXNET_PROFILE"
 
@@ -145,8 +145,6 @@ def full_on_cpu_note(chosen: Profile) -> str:
             f"Runtime > Change runtime type > GPU). A chapter's main run trains {images:,} images at "
             f"{chosen.image_size}x{chosen.image_size}")
     try:
-        from alexnet_book import results
-
         rates = [r["keras_images_per_second"] for r in results.stored_results("", timeout=1.0)
                  if r.get("benchmark") == "throughput" and not r.get("gpu")
                  and r.get("keras_images_per_second")]

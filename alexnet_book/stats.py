@@ -64,6 +64,8 @@ def t_quantile(df: int, level: float = 0.95) -> float:
     Raises:
         ValueError: df < 1 or a level outside (0, 1).
     """
+    # SciPy inside the functions that need it: scipy.stats takes about a second to import, and
+    # `from alexnet_book import claims` (chapters 1-4 and 7) imports this module.
     from scipy import stats as scipy_stats
 
     if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
@@ -135,7 +137,7 @@ def paired_t_p(differences) -> float:
     sd = float(np.std(d, ddof=1))
     if sd == 0:
         return 1.0 if float(np.mean(d)) == 0 else 0.0
-    from scipy import stats as scipy_stats
+    from scipy import stats as scipy_stats  # see t_quantile
 
     t = float(np.mean(d)) / (sd / math.sqrt(d.size))
     return float(2 * scipy_stats.t.sf(abs(t), d.size - 1))
@@ -167,7 +169,7 @@ def mcnemar_p(only_baseline: int, only_variant: int) -> float:
         raise ValueError(f"counts must be >= 0, got {b} and {c}")
     if b + c == 0:
         return 1.0
-    from scipy import stats as scipy_stats
+    from scipy import stats as scipy_stats  # see t_quantile
 
     return float(scipy_stats.binomtest(b, b + c, 0.5).pvalue)
 
@@ -186,7 +188,7 @@ def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[f
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     if n == 0:
         return 0.0, 1.0
-    from scipy import stats as scipy_stats
+    from scipy import stats as scipy_stats  # see t_quantile
 
     tail = (1 - level) / 2
     low = 0.0 if k == 0 else float(scipy_stats.beta.ppf(tail, k, n - k + 1))
@@ -289,7 +291,7 @@ def minimum_detectable_effect(sd: float, n: int, power: float = 0.8, level: floa
     Raises:
         ValueError: n < 2, sd < 0, or power outside (0, 1).
     """
-    from scipy import stats as scipy_stats
+    from scipy import stats as scipy_stats  # see t_quantile
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import logging
 import netrc
 import os
@@ -21,6 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,7 @@ def start_run(
     mode = wandb_mode()
     _normalise_mode_variable()
     os.environ.setdefault("WANDB_SILENT", "true")
+    # wandb when a run starts, not with the module: it takes about half a second to import
     import wandb
 
     if mode in _ONLINE_MODES and not wandb_reachable():
@@ -206,6 +209,7 @@ def sync_hint(run) -> str:
 
 def metrics_logger(log_freq: str | int = "epoch") -> keras.callbacks.Callback:
     """W&B's Keras callback that logs metrics (not model checkpoints) to the active run."""
+    # wandb's Keras integration imports TensorFlow: here, so the module imports on JAX without it
     from wandb.integration.keras import WandbMetricsLogger
 
     return WandbMetricsLogger(log_freq=log_freq)
@@ -247,8 +251,7 @@ class Energy:
 @functools.lru_cache(maxsize=1)
 def _codecarbon_grid_data() -> tuple[frozenset[str], str]:
     """The country codes of codecarbon's energy-mix table and the table's name."""
-    from importlib.metadata import version
-
+    # codecarbon when energy is measured, not with the module (a chapter may track none)
     from codecarbon.input import DataSource
 
     source = DataSource()
@@ -301,8 +304,6 @@ def _no_output_files(tracker_class) -> dict:
     """The argument that keeps codecarbon from writing emissions.csv: ``output_methods=[]``
     from codecarbon 3, ``save_to_file=False`` before (Colab's psutil 5.9.5 allows at most
     codecarbon 2.7.1, whose tracker has no ``output_methods``)."""
-    import inspect
-
     accepted = {name for cls in tracker_class.__mro__ if "__init__" in vars(cls)
                 for name in inspect.signature(cls.__init__).parameters}
     return {"output_methods": []} if "output_methods" in accepted else {"save_to_file": False}
@@ -342,7 +343,7 @@ class EnergyTracker:
                                "call stop() first")
         grid = country()
         os.environ.setdefault("CODECARBON_LOG_LEVEL", "error")
-        from codecarbon import OfflineEmissionsTracker
+        from codecarbon import OfflineEmissionsTracker  # see _codecarbon_grid_data
 
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._tracker = OfflineEmissionsTracker(
@@ -400,7 +401,7 @@ class EnergyCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self.energy = self.tracker.stop()
         try:
-            import wandb
+            import wandb  # as in start_run
         except ImportError:  # pragma: no cover - wandb is a dependency
             return
         if wandb.run is not None:

@@ -7,10 +7,17 @@ Nothing here imports TensorFlow: the same code runs on JAX and PyTorch.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import keras
 from keras import ops
+
+from alexnet_book.speed import ThroughputCallback, compile_for_speed
+from alexnet_book.tracking import runs_dir
 
 
 @keras.saving.register_keras_serializable(package="alexnet_book")
@@ -94,8 +101,6 @@ def compile_with_paper_recipe(
         ``(model, callbacks)``: the compiled model (a copy when the precision changed) and
         the schedule's callbacks for ``fit``.
     """
-    from alexnet_book.speed import compile_for_speed
-
     optimizer, callbacks = paper_recipe(**recipe)
     compiled = compile_for_speed(model, optimizer, mixed_precision=mixed_precision,
                                  jit_compile=jit_compile)
@@ -142,8 +147,6 @@ def train(
         ValueError: epochs or images_per_step < 1, or a plateau schedule without
             validation data (``validation_data`` or ``validation_split``).
     """
-    from alexnet_book.speed import ThroughputCallback
-
     if epochs < 1 or images_per_step < 1:
         raise ValueError(f"epochs and images_per_step must be >= 1, got {epochs!r}, {images_per_step!r}")
     if plateau and validation_data is None and not fit_options.get("validation_split"):
@@ -200,8 +203,6 @@ class IncompleteBackupError(RuntimeError):
 
 
 def _sha256(path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -217,9 +218,6 @@ class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
     sha256 of the weights it belongs to."""
 
     def _backup_problem(self) -> str | None:
-        import json
-        from pathlib import Path
-
         weights, metadata = Path(self._weights_path), Path(self._training_metadata_path)
         if not weights.is_file() and not metadata.is_file():
             return None  # no backup: a fresh start
@@ -249,8 +247,6 @@ class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
             f"(shutil.rmtree({str(self.backup_dir)!r})), or restore its files.")
 
     def on_train_begin(self, logs=None):
-        from pathlib import Path
-
         problem = self._backup_problem()
         if problem:
             raise self._refuse(problem)
@@ -262,10 +258,6 @@ class CheckedBackupAndRestore(keras.callbacks.BackupAndRestore):
             raise self._refuse(f"its weights do not load ({type(error).__name__}: {error})") from error
 
     def _save_model(self):
-        import json
-        import os
-        from pathlib import Path
-
         super()._save_model()  # the weights, then the metadata
         metadata = Path(self._training_metadata_path)
         record = json.loads(metadata.read_text())
@@ -285,9 +277,5 @@ def backup_callback(name: str, root=None) -> CheckedBackupAndRestore:
     metadata from different epochs) stops ``fit`` with :class:`IncompleteBackupError`
     naming the problem, before anything is trained; the folder is kept.
     """
-    from pathlib import Path
-
-    from alexnet_book.tracking import runs_dir
-
     folder = Path(root or runs_dir()) / "backup" / name
     return CheckedBackupAndRestore(str(folder), save_freq="epoch", delete_checkpoint=True)
