@@ -1018,6 +1018,8 @@ def test_a_claim_in_plain_words_states_the_measurement_without_the_labs_jargon()
         line = claims.in_plain_words(claim_id, stored=stored)
         assert not any(word in line for word in ("tier", "cpu2", "Holm p", "detects", "bracketed", "pt ")), line
     assert claims.in_plain_words("lrn", stored={}).endswith("Not measured yet.")
+    assert claims.largest_measured("lrn", stored)[0] == "cpu2" and claims.largest_measured("lrn", {}) is None
+    assert claims.largest_measured("weight_decay", stored)[0] == "cpu"  # beyond cpu2: its earlier design
 
 
 def test_not_detected_reads_the_papers_value_against_the_interval_and_a_reason_is_said_once():

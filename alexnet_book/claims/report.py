@@ -718,6 +718,17 @@ def paper_vs_here(claim_id: str, live_rows: Sequence[dict] | None = None, live_t
     return "\n".join(lines)
 
 
+def largest_measured(claim_id: str, stored: Mapping[str, Sequence[dict] | None]) -> tuple[str, dict] | None:
+    """The largest tier (:data:`PREFERENCE`) whose stored rows measure the claim, and its
+    :func:`analyse` result; None when no tier does (or the rows could not be read)."""
+    for tier in PREFERENCE:
+        rows = stored.get(tier)
+        result = analyse(claim_id, rows) if rows else None
+        if result is not None:
+            return tier, result
+    return None
+
+
 #: A tier's runs in a learner's words (chapters 1-6 name no tier).
 PLAIN_TIERS = {"smoke": "a few steps", "quick": "the quick profile's small runs",
                "cpu": "small CPU runs of an earlier design", "cpu2": "small runs on a CPU",
@@ -753,13 +764,11 @@ def in_plain_words(claim_id: str, stored: Mapping[str, Sequence[dict]] | None = 
         stored, unavailable = stored_by_tier(repository) if repository else ({}, None)
         if unavailable:
             return f"{head}: {paper} The stored measurements could not be read ({unavailable})."
-    for tier in PREFERENCE:
-        rows = (stored or {}).get(tier)
-        result = analyse(claim_id, rows) if rows else None
-        if result is not None:
-            break
-    else:
+    found_in = largest_measured(claim_id, stored or {})
+    if found_in is None:
         return f"{head}: {paper} Not measured yet."
+    tier, result = found_in
+    rows = stored[tier]
     beyond = [t for t in PREFERENCE[:PREFERENCE.index(tier)] if t in claim.beyond and (stored or {}).get(t)]
     if beyond:
         why = _plain_beyond(claim, beyond[0], stored or {})
@@ -887,5 +896,5 @@ def registry_table(tiers: Sequence[str] = ("quick", "cpu", "full")):
 __all__ = ["registry_table", "compute_time", "analyse", "summarise", "lab_table", "untested_table",
            "power_table", "forest_plot", "preconditions_of", "verdict_text", "holm_text", "reading",
            "lrn_summary", "paper_vs_here", "in_plain_words",
-           "stored_by_tier", "describe_result", "overfits", "TIERS",
+           "largest_measured", "stored_by_tier", "describe_result", "overfits", "TIERS",
            "PRECONDITIONS", "UnknownClaimError"]
