@@ -26,7 +26,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NB_ENV := ALEXNET_PROFILE=quick CUDA_VISIBLE_DEVICES= WANDB_MODE=offline WANDB_SILENT=true \
 	TF_CPP_MIN_LOG_LEVEL=2 CODECARBON_LOG_LEVEL=error PYTHONHASHSEED=0
 
-.PHONY: colab-python pin test-lower-bounds setup data browser book book-strict test test-integration integration unit nbval site execute assignments grade lint clean \
+.PHONY: colab-python pin tag-library test-lower-bounds setup data browser book book-strict test test-integration integration unit nbval site execute assignments grade lint clean \
 	publish-check check
 
 setup: $(STAMP) data
@@ -142,9 +142,16 @@ grade:
 colab-python: $(STAMP)
 	$(BIN)/uv python install $$($(BIN)/python tools/colab_constraints.py --python)
 
-# After committing a change to the library: the notebooks' Colab cell installs that commit.
+# After changing the library (commit both together): every notebook's Colab cell pins the
+# library's content hash and installs the tag library-<hash>.
 pin: setup
 	$(BIN)/python tools/pin_library.py
+
+# The Pages workflow, on main: tag library-<hash> at the first commit that holds each library,
+# so the setup cell of a notebook kept from any version finds its own library (no setup: git
+# and Python's standard library only).
+tag-library:
+	$(PYTHON) tools/pin_library.py --tag
 
 lint: setup
 	$(BIN)/ruff check alexnet_book tests tools benchmarks notebooks conftest.py

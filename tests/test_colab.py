@@ -1,6 +1,6 @@
 """The Colab path (issue 15): the setup cell leaves Colab's packages alone, installs the
-library at the commit the notebooks were executed with, really runs in a Colab-like kernel, and no
-notebook depends on its place in the repository."""
+library the notebooks were executed with (pinned by its content hash), really runs in a
+Colab-like kernel, and no notebook depends on its place in the repository."""
 
 import ast
 import json
@@ -33,36 +33,26 @@ def test_setup_cell_is_identical_everywhere_and_installs_the_pinned_library():
     assert len(cells) == 1, "every notebook must open with the same Colab setup cell"
     cell = cells.pop()
     assert f'BRANCH = "{config()["repository"]["branch"]}"' in cell
-    assert re.search(r'^LIBRARY = "[0-9a-f]{40}"$', cell, re.MULTILINE), "run tools/pin_library.py"
+    assert re.search(r'^LIBRARY = "[0-9a-f]{16}"$', cell, re.MULTILINE), "run tools/pin_library.py"
+    assert cell == pin_library.setup_cell(_pinned()), "the setup cell tools/pin_library.py writes: make pin"
     assert 'alexnet_book[chapters] @ git+{REPOSITORY}@{ref}' in cell
-    assert "install_library(LIBRARY)" in cell and "install_library(BRANCH)" in cell
+    assert 'install_library(f"library-{LIBRARY}")' in cell and "install_library(BRANCH)" in cell
     assert '"pip", "list", "--format=freeze"' in cell and '"-c"' in cell, \
         "the cell must pin every package Colab already has"
 
 
-def _pinned_commit() -> str:
+def _pinned() -> str:
+    """The library's content hash the notebooks pin."""
     return pin_library.PIN.search(_setup_cell(NOTEBOOKS[0])).group(1)
 
 
-def test_the_pinned_commit_holds_the_library_of_head():
-    """The notebooks install the library they were executed with: the pinned commit is on
-    the branch (an ancestor of HEAD) and its library equals HEAD's."""
-    if not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
-    commit = _pinned_commit()
-    git = ["git", "-C", str(ROOT)]
-    shallow = subprocess.run(git + ["rev-parse", "--is-shallow-repository"], capture_output=True,
-                             text=True).stdout.strip()
-    if shallow == "true":  # e.g. a CI checkout of depth 1: the pinned commit may be cut off
-        pytest.skip("shallow clone: fetch the history (git fetch --unshallow) to check the pin")
-    known = subprocess.run(git + ["cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
-    assert known.returncode == 0, f"the pinned commit {commit} is not in this clone's history"
-    on_branch = subprocess.run(git + ["merge-base", "--is-ancestor", commit, "HEAD"])
-    assert on_branch.returncode == 0, f"the pinned commit {commit} is not an ancestor of HEAD"
-    changed = subprocess.run(git + ["diff", "--stat", commit, "HEAD", "--", *pin_library.LIBRARY_PATHS],
-                             capture_output=True, text=True, check=True).stdout
-    assert not changed, ("the library changed after the pinned commit: commit it, then run "
-                         f"python tools/pin_library.py and commit the notebooks\n{changed}")
+def test_the_notebooks_pin_the_library_of_the_checkout():
+    """The notebooks install the library they were executed with: the hash they pin is the
+    hash of the checkout's library. It reads files only (no history), so it holds in a
+    shallow clone and after a squash merge (the test below builds both)."""
+    problems = pin_library.check(ROOT)
+    assert not problems, ("the library changed without a new pin: run `make pin` (tools/pin_library.py) "
+                          "and commit the notebooks with the library\n" + "\n".join(problems))
 
 
 def test_pin_library_rewrites_the_setup_cell_of_every_notebook(tmp_path):
@@ -70,13 +60,133 @@ def test_pin_library_rewrites_the_setup_cell_of_every_notebook(tmp_path):
     for path in NOTEBOOKS[:2]:
         copies.append(tmp_path / path.name)
         copies[-1].write_text(path.read_text())
-    assert pin_library.pin("ab" * 20, copies) == copies
-    assert all(f'LIBRARY = "{"ab" * 20}"' in _setup_cell(p) for p in copies)
-    assert pin_library.pin("ab" * 20, copies) == []  # already pinned: nothing to write
+    assert pin_library.pin("ab" * 8, copies) == copies
+    assert all(_setup_cell(p) == pin_library.setup_cell("ab" * 8) for p in copies)
+    assert all(read(p).cells[i].metadata == read(o).cells[i].metadata
+               for p, o in zip(copies, NOTEBOOKS) for i in range(len(read(o).cells)))  # tags kept
+    assert pin_library.pin("ab" * 8, copies) == []  # already pinned: nothing to write
     other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
     nbformat.write(other, tmp_path / "other.ipynb")
     with pytest.raises(ValueError, match='has no LIBRARY = "..." line'):
-        pin_library.pin("ab" * 20, [tmp_path / "other.ipynb"])
+        pin_library.pin("ab" * 8, [tmp_path / "other.ipynb"])
+
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True,
+                          env=GIT_ENV).stdout.strip()
+
+
+def _course_repository(folder: Path) -> Path:
+    """A small git repository shaped as the course: the library, _config.yml, the pin tool and
+    the eight notebooks reduced to their setup cells, pinned and committed on main."""
+    import shutil
+
+    shutil.copytree(ROOT / "alexnet_book", folder / "alexnet_book",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "_config.yml", "tools/pin_library.py"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, folder / name)
+    (folder / "notebooks").mkdir()
+    for path in NOTEBOOKS:
+        setup = code_cells(read(path))[0]
+        setup_only = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup.source,
+                                                                                metadata=setup.metadata)])
+        nbformat.write(setup_only, folder / "notebooks" / path.name)
+    (folder / ".gitignore").write_text("__pycache__/\n")
+    _git(folder, "init", "--quiet", "--initial-branch", "main")
+    _repin(folder)
+    _git(folder, "add", ".")
+    _git(folder, "commit", "--quiet", "-m", "the course")
+    return folder
+
+
+def _repin(root: Path) -> None:
+    pin_library.pin(pin_library.library_hash(root), sorted((root / "notebooks").glob("*.ipynb")), root)
+
+
+def _change_library(root: Path, module: str, line: str) -> None:
+    with open(root / "alexnet_book" / module, "a") as f:
+        f.write(line + "\n")
+
+
+def _guard(root: Path) -> subprocess.CompletedProcess:
+    """The pin's guard as a clone runs it: its own tools/pin_library.py --check."""
+    return subprocess.run([sys.executable, str(root / "tools" / "pin_library.py"), "--check"],
+                          capture_output=True, text=True)
+
+
+def test_the_pin_guard_works_in_a_shallow_clone_and_after_a_squash_merge(tmp_path):
+    """The guard needs no history: it passes in a clone of depth 1 and on main after a branch
+    of two commits (each changing the library and re-pinning) is squash-merged, and it fails
+    wherever the library changed without a new pin."""
+    main = _course_repository(tmp_path / "main")
+    assert pin_library.check(main) == []
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", main.as_uri(), str(shallow)], check=True,
+                   env=GIT_ENV)
+    assert _git(shallow, "rev-parse", "--is-shallow-repository") == "true"
+    assert _guard(shallow).returncode == 0, _guard(shallow).stdout
+
+    _git(main, "switch", "--quiet", "-c", "feature")
+    for module, line in (("profile.py", "# a first change"), ("data.py", "# a second change")):
+        _change_library(main, module, line)
+        _repin(main)
+        _git(main, "commit", "--quiet", "-am", f"library: {line}, re-pinned")
+    pinned_on_branch = _git(main, "rev-parse", "HEAD")
+    _git(main, "switch", "--quiet", "main")
+    _git(main, "merge", "--quiet", "--squash", "feature")
+    _git(main, "commit", "--quiet", "-m", "the feature, squashed")
+    _git(main, "branch", "--quiet", "-D", "feature")
+    ancestor = subprocess.run(["git", "-C", str(main), "merge-base", "--is-ancestor", pinned_on_branch, "HEAD"])
+    assert ancestor.returncode == 1, "a squash merge: the branch's commits are not in main's history"
+    assert pin_library.check(main) == [] and _guard(main).returncode == 0
+    squashed = tmp_path / "squashed-shallow"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", main.as_uri(), str(squashed)], check=True,
+                   env=GIT_ENV)
+    assert _guard(squashed).returncode == 0, _guard(squashed).stdout
+
+    _change_library(main, "models.py", "# changed, not re-pinned")
+    _git(main, "commit", "--quiet", "-am", "library changed without make pin")
+    stale = tmp_path / "stale-shallow"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", main.as_uri(), str(stale)], check=True,
+                   env=GIT_ENV)
+    for root in (main, stale):
+        guard = _guard(root)
+        assert guard.returncode == 1 and guard.stdout.count("the library is ") == len(NOTEBOOKS), guard.stdout
+    _repin(stale)
+    assert _guard(stale).returncode == 0
+    (stale / "alexnet_book" / "new_module.py").write_text("X = 1\n")  # uncommitted counts too
+    assert _guard(stale).returncode == 1
+    (stale / "alexnet_book" / "new_module.py").unlink()
+    (stale / "alexnet_book" / "__pycache__").mkdir(exist_ok=True)
+    (stale / "alexnet_book" / "__pycache__" / "x.pyc").write_bytes(b"ignored")
+    assert _guard(stale).returncode == 0, "what git ignores is not the library"
+
+
+def test_the_library_tag_is_pushed_once_where_the_setup_cell_installs_from(tmp_path):
+    """`make tag-library` (the Pages workflow, on main) tags library-<hash> at HEAD and pushes
+    it; a later commit with the same library keeps the first tag."""
+    main = _course_repository(tmp_path / "main")
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(main), str(remote)], check=True, env=GIT_ENV)
+    _git(main, "remote", "add", "origin", remote.as_uri())
+    name = "library-" + pin_library.library_hash(main)
+    assert "pushed" in pin_library.tag(main)
+    first = _git(remote, "rev-parse", f"{name}^{{commit}}")
+    assert first == _git(main, "rev-parse", "HEAD")
+    (main / "README.md").write_text("not the library\n")
+    _git(main, "add", "README.md")
+    _git(main, "commit", "--quiet", "-m", "not the library")
+    assert "kept" in pin_library.tag(main)
+    assert _git(remote, "rev-parse", f"{name}^{{commit}}") == first
+    _change_library(main, "profile.py", "# uncommitted")
+    with pytest.raises(SystemExit, match="uncommitted"):
+        pin_library.tag(main)
 
 
 class _FakePip:
@@ -99,13 +209,14 @@ class _FakePip:
 
 
 @pytest.mark.parametrize("installable, installs, error", [
-    ({"PINNED"}, ["PINNED"], None),                    # the pinned commit
-    ({"main"}, ["PINNED", "main"], None),              # unreachable: the branch, with a note
-    (set(), ["PINNED", "main"], RuntimeError),         # neither: a clear error, no silent pass
+    ({"library-PINNED"}, ["library-PINNED"], None),            # the pinned library's tag
+    ({"main"}, ["library-PINNED", "main"], None),              # unreachable: the branch, with a note
+    (set(), ["library-PINNED", "main"], RuntimeError),         # neither: a clear error, no silent pass
 ])
 def test_setup_cell_falls_back_to_the_branch_and_fails_loudly(installable, installs, error,
                                                             monkeypatch, capsys):
-    source = pin_library.PIN.sub('LIBRARY = "PINNED"', _setup_cell(NOTEBOOKS[0]))
+    # the cell tools/pin_library.py writes (the test above: every notebook's setup cell is it)
+    source = pin_library.setup_cell("PINNED")
     source = source.replace('"/tmp/colab-installed.txt"', repr(str(Path(os.devnull))))
     fake = _FakePip(installable)
     monkeypatch.setattr(subprocess, "run", fake)
@@ -117,9 +228,9 @@ def test_setup_cell_falls_back_to_the_branch_and_fails_loudly(installable, insta
         exec(source, {})
     assert fake.installs == installs
     out = capsys.readouterr().out
-    assert ("trying main" in out) == (installs != ["PINNED"])
+    assert ("trying main" in out) == (installs != ["library-PINNED"])
     # pip's reason is shown when an install fails: the package that blocks, and what it needs
-    assert ("codecarbon 3.3.2 depends on psutil>=6.0.0" in out) == ("PINNED" not in installable)
+    assert ("codecarbon 3.3.2 depends on psutil>=6.0.0" in out) == ("library-PINNED" not in installable)
 
 
 def _string_constants(source: str):
@@ -162,10 +273,40 @@ def test_the_constraints_are_colabs_whole_published_list():
     assert all(line.startswith(urls) for line in info["other"])
 
 
-def _dry_run(tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, dict]:
+#: Where the dry runs' answers are kept (git-ignored), each under the hash of what it reads.
+DRY_RUN_CACHE = ROOT / "_build" / "cache" / "colab-dry-run"
+#: pip also reads the index, which no hash covers: an answer older than this is asked again.
+DRY_RUN_MAX_AGE_S = 7 * 24 * 3600
+
+
+def _dry_run_key(extra: tuple[str, ...] = ()) -> str:
+    """The hash of what the dry run reads: Colab's list (its versions and its Python), the
+    library the wheel is built from (its modules and pyproject.toml, which declares what it
+    needs: tools/pin_library.py's hash), the extra requirements, and pip (the resolver)."""
+    import hashlib
+    import importlib.metadata
+
+    parts = [colab_constraints.FILE.read_text(), colab_constraints.read()["python"],
+             pin_library.library_hash(ROOT), json.dumps(list(extra)), importlib.metadata.version("pip"),
+             sys.version.split()[0]]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _dry_run(tmp_path: Path, extra: tuple[str, ...] = (), cache: Path | None = DRY_RUN_CACHE
+             ) -> tuple[subprocess.CompletedProcess, dict]:
     """pip's resolution of the setup cell's install for Colab's Python and platform, every
     package of Colab's list pinned (pip resolves for another interpreter with
-    --python-version and --only-binary=:all:)."""
+    --python-version and --only-binary=:all:). The answer is kept in ``cache`` under
+    :func:`_dry_run_key`, so a second run with nothing changed reads it (``cache=None``: always
+    resolve)."""
+    key = _dry_run_key(extra)
+    kept = cache / f"{key}.json" if cache is not None else None
+    if kept is not None and kept.exists() and time.time() - kept.stat().st_mtime < DRY_RUN_MAX_AGE_S:
+        answer = json.loads(kept.read_text())
+        print(f"dry-run resolution for Python {colab_constraints.read()['python']}: kept answer "
+              f"{kept.name[:12]} (its inputs unchanged)")
+        return subprocess.CompletedProcess(answer["args"], answer["returncode"], answer["stdout"],
+                                           answer["stderr"]), answer["planned"]
     info = colab_constraints.read()
     constraints = tmp_path / "colab.txt"
     constraints.write_text(colab_constraints.pip_constraints())
@@ -183,7 +324,48 @@ def _dry_run(tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Co
     print(f"dry-run resolution for Python {info['python']}: {time.perf_counter() - start:.0f} s")
     planned = ({item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
                 for item in json.loads(report.read_text())["install"]} if done.returncode == 0 else {})
+    if kept is not None and (done.returncode == 0 or "ResolutionImpossible" in done.stderr):
+        # pip's answer, not a network failure; written whole (tests run in parallel)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"args": [str(a) for a in done.args], "returncode": done.returncode,
+                                       "stdout": done.stdout, "stderr": done.stderr, "planned": planned}))
+        os.replace(partial, kept)
     return done, planned
+
+
+def test_the_dry_runs_are_kept_by_the_hash_of_what_they_read(tmp_path, monkeypatch):
+    """A second dry run with nothing changed reads the kept answer; a change of the library,
+    of Colab's list or of the requirements resolves again."""
+    calls, real = [], subprocess.run
+
+    def resolve(command, **kwargs):
+        if "--dry-run" not in command:  # git, for the library's hash
+            return real(command, **kwargs)
+        calls.append(command)
+        report = Path(command[command.index("--report") + 1])
+        report.write_text(json.dumps({"install": [{"metadata": {"name": "alexnet_book", "version": "1"}}]}))
+        return subprocess.CompletedProcess(command, 0, "resolved", "")
+
+    monkeypatch.setattr(sys.modules[__name__], "library_wheel", lambda folder: folder / "alexnet_book-1.whl")
+    monkeypatch.setattr(subprocess, "run", resolve)
+    cache = tmp_path / "cache"
+    first = _dry_run(tmp_path, cache=cache)
+    again = _dry_run(tmp_path, cache=cache)
+    assert len(calls) == 1 and again[1] == first[1] == {"alexnet-book": "1"} and again[0].stdout == "resolved"
+    _dry_run(tmp_path, ("codecarbon>=3.3",), cache=cache)
+    assert len(calls) == 2, "other requirements: resolved again"
+    monkeypatch.setattr(pin_library, "library_hash", lambda root: "changed")
+    _dry_run(tmp_path, cache=cache)
+    assert len(calls) == 3, "another library: resolved again"
+    monkeypatch.setattr(colab_constraints, "read", lambda path=None: {"python": "3.14", "pins": {}})
+    _dry_run(tmp_path, cache=cache)
+    assert len(calls) == 4, "another Colab: resolved again"
+    old = time.time() - DRY_RUN_MAX_AGE_S - 60
+    for kept in cache.iterdir():
+        os.utime(kept, (old, old))
+    _dry_run(tmp_path, cache=cache)
+    assert len(calls) == 5, "an old answer: the index may have moved, resolved again"
 
 
 @pytest.mark.integration
@@ -296,7 +478,7 @@ def test_colab_rehearsal_of_every_chapter(tmp_path):
     folder, in a kernel built from Colab's published list: Colab's Python, Colab's versions of
     what the chapters import (psutil 5.9.5 included) and nothing of the course's environment.
     It imports a fake google.colab at start-up (as Colab's does), so each setup cell's real
-    install runs (pip, from this clone at the pinned commit, every installed package pinned):
+    install runs (pip, from a clone of HEAD tagged library-<pin>, every installed package pinned):
     a module only the editable install provides fails here."""
     version = colab_constraints.read()["python"]
     base = colab_python()
@@ -333,13 +515,19 @@ def test_colab_rehearsal_of_every_chapter(tmp_path):
     folder = tmp_path / "empty"
     folder.mkdir()
     url = config()["repository"]["url"].rstrip("/")
+    # The repository as the setup cell finds it on GitHub: HEAD, tagged library-<hash> (as the
+    # Pages workflow tags main), in a clone of depth 1.
+    source = tmp_path / "repository"
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", ROOT.as_uri(), str(source)], check=True)
+    assert pin_library.library_hash(source) == _pinned(), "commit the library and its pin first"
+    subprocess.run(["git", "-C", str(source), "tag", f"library-{_pinned()}"], check=True)
     import nbclient
     from nbclient.exceptions import CellExecutionError
 
     def run(notebook: nbformat.NotebookNode) -> float:
         cell = code_cells(notebook)[0]
-        cell.source = cell.source.replace(url, ROOT.as_uri())  # the pinned commit, from this clone
-        assert ROOT.as_uri() in cell.source
+        cell.source = cell.source.replace(url, source.as_uri())  # the pinned library's tag
+        assert source.as_uri() in cell.source
         began = time.perf_counter()
         nbclient.NotebookClient(notebook, kernel_name="colab", timeout=600,
                                 resources={"metadata": {"path": str(folder)}}).execute()
@@ -372,7 +560,9 @@ def test_colab_rehearsal_of_every_chapter(tmp_path):
                                capture_output=True, text=True, check=True, cwd=folder).stdout
     assert site in installed, f"the setup cell did not install the library: {installed}"
     origin = json.loads(next(Path(site).glob("alexnet_book-*.dist-info/direct_url.json")).read_text())
-    assert origin["vcs_info"]["commit_id"] == _pinned_commit(), origin  # the pinned library
+    assert origin["vcs_info"]["requested_revision"] == f"library-{_pinned()}", origin  # the pinned library
+    assert origin["vcs_info"]["commit_id"] == subprocess.run(
+        ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(), origin
     assert "editable" not in origin.get("dir_info", {}), origin
     after = dict(line.lower().replace("_", "-").split("==") for line in subprocess.run(
         [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,

@@ -300,10 +300,13 @@ def test_the_pages_workflow_deploys_what_make_book_builds_from_main():
     assert workflow["on"]["push"]["branches"] == ["main"]
     steps = _steps(workflow)
     runs = [step["run"] for step in steps if "run" in step]
-    assert runs == ["make book"]
+    assert runs == ["make book", "make tag-library"]
     uses = [step["uses"].split("@")[0] for step in steps if "uses" in step]
     assert uses == ["actions/checkout", "actions/configure-pages", "actions/upload-pages-artifact",
-                    "actions/deploy-pages"]
+                    "actions/deploy-pages", "actions/checkout"]
+    # the tag the notebooks' setup cell installs (tools/pin_library.py --tag pushes it)
+    assert workflow["jobs"]["tag-library"]["permissions"] == {"contents": "write"}
+    assert [s.get("run") for s in workflow["jobs"]["tag-library"]["steps"]][-1] == "make tag-library"
     upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-pages"))
     assert upload["with"]["path"] == "_build/html"
     deploy = workflow["jobs"]["deploy"]
