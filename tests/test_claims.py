@@ -913,66 +913,64 @@ tiny = claims.scale(train_images=256, epochs=1, seeds={seeds}, drops=(), stop_at
 claims.CLAIMS["relu_tanh"] = dataclasses.replace(claims.CLAIMS["relu_tanh"], scales={{"quick": tiny}})
 """
 
-# the fewest runs that still exercise each path: a grid of two rates for two workers (one per
-# arm); two seeds for the resume (a kill between the two seeds of one arm)
+# the fewest runs that still exercise each path: one command-line run on JAX without TensorFlow,
+# a grid of two rates for two workers (one per arm), killed after two of its four runs are
+# stored (in the parent, which writes the results file) and resumed
 CLI = TINY.format(seeds=1, rates=(0.01, 0.1)) + """
+import os, signal
 sys.modules["tensorflow"] = None  # a GPU machine without TensorFlow
+from alexnet_book.claims import store
+append = store.append
+def append_then_die(path, rows):
+    append(path, rows)
+    if sum(1 for _ in open(path)) >= int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)  # killed between two runs, as by the OOM killer
+store.append = append_then_die
 from alexnet_book.claims.__main__ import main
-status = main(["--tier", "quick", "--only", "relu_tanh", "--out", sys.argv[1], "--workers", "2",
-               "--no-progress"])
+status = main(["--tier", "quick", "--only", "relu_tanh", "--out", sys.argv[1], "--workers", "2"])
 print("tensorflow imported:", sys.modules.get("tensorflow") is not None)
 sys.exit(status)
 """
 
-KILLED = TINY.format(seeds=2, rates=(0.1,)) + """
-import os, signal
-from alexnet_book.claims import runner
-original = runner.run_job_seed
-def run_job_seed(job, seed, done, emit, env, commit):
-    def counted(rows, planned, label):
-        emit(rows, planned, label)
-        if rows and sum(1 for _ in open(sys.argv[1])) >= int(sys.argv[2]):
-            os.kill(os.getpid(), signal.SIGKILL)  # killed between two runs, as by the OOM killer
-    original(job, seed, done, counted, env, commit)
-runner.run_job_seed = run_job_seed
-claims.run("quick", ["relu_tanh"], out=sys.argv[1], progress=True)
-"""
+
+def _claims_command_line(out, kill_after: int, logs) -> tuple[int, str, str]:
+    """CLI in its own process group, killed by itself once ``out`` holds ``kill_after`` lines;
+    then what a killed parent leaves behind (its workers, the queue's manager) is killed too."""
+    import signal
+
+    with open(logs.with_suffix(".out"), "w") as stdout, open(logs.with_suffix(".err"), "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", CLI, str(out), str(kill_after)], stdout=stdout,
+                                   stderr=stderr, env=jax_cpu_environment(), start_new_session=True)
+        try:
+            code = process.wait(timeout=300)
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # nothing left
+                pass
+    return code, logs.with_suffix(".out").read_text(), logs.with_suffix(".err").read_text()
 
 
 @pytest.mark.integration
-def test_a_killed_run_resumes_without_duplicates(tmp_path):
+def test_the_command_line_runs_on_jax_without_tensorflow_and_resumes_a_killed_run(tmp_path):
     out = tmp_path / "claims.jsonl"
-    env = jax_cpu_environment()
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(out), "2"], capture_output=True, text=True,
-                            env=env, timeout=300)
-    assert killed.returncode == -9, killed.stderr[-2000:]
-    assert len(out.read_text().splitlines()) == 2
-    resumed = subprocess.run([sys.executable, "-c", KILLED, str(out), "99"], capture_output=True,
-                             text=True, env=env, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "2 of 4 runs already stored" in resumed.stdout
-    rows, cut = store.read_file(out)
-    assert len(rows) == 4 and not cut
-    assert len({store.run_key(r) for r in rows}) == 4, "no run stored twice"
-
-
-@pytest.mark.integration
-def test_the_command_line_runs_on_jax_without_tensorflow(tmp_path):
-    out = tmp_path / "claims.jsonl"
-    env = jax_cpu_environment()
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CLI, str(out)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    killed, _, stderr = _claims_command_line(out, 2, tmp_path / "killed")
+    assert killed == -9, stderr[-2000:]
+    assert len(out.read_text().splitlines()) == 2
+    status, stdout, stderr = _claims_command_line(out, 99, tmp_path / "resumed")
     seconds = time.perf_counter() - start
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "tensorflow imported: False" in done.stdout
-    rows, _ = store.read_file(out)
-    assert len(rows) == 2 * 1 * 2  # two arms x one seed x two learning rates
+    assert status == 0, stderr[-3000:]
+    assert "2 of 4 runs already stored" in stderr  # the command line's progress, on stderr
+    assert "tensorflow imported: False" in stdout
+    rows, cut = store.read_file(out)
+    assert len(rows) == 2 * 1 * 2 and not cut  # two arms x one seed x two learning rates
+    assert len({store.run_key(r) for r in rows}) == 4, "no run stored twice"
     assert {r["backend"] for r in rows} == {"jax"} and all(set(store.ROW_FIELDS) <= set(r) for r in rows)
     assert all(r["preconditions"]["censored"] == (r["metrics"]["steps"] is None) for r in rows)
     assert all(r["preconditions"]["lrn_activity"] == {} for r in rows)  # the four-layer net without LRN
-    assert "relu_tanh" in done.stdout and "result lines" in done.stdout
-    print(f"claims command line, two JAX workers: {seconds:.0f} s")
+    assert "relu_tanh" in stdout and "result lines" in stdout
+    print(f"claims command line, two JAX workers, killed and resumed: {seconds:.0f} s")
 
 
 def test_compute_time_counts_a_shared_run_once():
