@@ -1,4 +1,5 @@
-"""tools/grade.py's parts that decide a grade, each without a class to grade (fast).
+"""The grader's parts that decide a grade (tools/grade.py and its package, tools/grading/), each
+without a class to grade (fast).
 
 What the notebook's source shows (read outside any kernel), the plain data that alone crosses
 from a student's process to the checker, the checker's replay of a test against that data, the
@@ -435,7 +436,7 @@ class _FakeRun:
 )
 def test_otter_is_retried_when_a_kernel_died_at_start_only(answers, calls, expected, monkeypatch, tmp_path):
     fake = _FakeRun(*answers)
-    monkeypatch.setattr(grading, "run_limited", fake)
+    monkeypatch.setattr(grading.steps, "run_limited", fake)
     got = grading.run_otter(
         sys.executable, tmp_path / "a.zip", tmp_path / "s.ipynb", tmp_path / "out", timeout=60, memory=0, env={}
     )
@@ -454,7 +455,7 @@ def test_otter_is_retried_when_a_kernel_died_at_start_only(answers, calls, expec
     ],
 )
 def test_log_checks_become_notes(stdout, note, monkeypatch, tmp_path):
-    monkeypatch.setattr(grading, "run_limited", _FakeRun((0, ""), stdout=stdout))
+    monkeypatch.setattr(grading.steps, "run_limited", _FakeRun((0, ""), stdout=stdout))
     _, notes, _ = grading.run_otter(
         sys.executable, tmp_path / "a.zip", tmp_path / "s.ipynb", tmp_path / "out", timeout=60, memory=0, env={}
     )
@@ -524,8 +525,8 @@ def test_the_clean_environment_holds_what_is_declared_with_either_installer(inst
         pytest.skip("uv is not installed (requirements.txt installs it)")
     wheel = _tiny_wheel(tmp_path)
     if installer == "pip":
-        monkeypatch.setattr(grading, "uv_executable", lambda: None)
-        monkeypatch.setattr(grading, "WHEELS", tmp_path / "wheels")
+        monkeypatch.setattr(grading.environment, "uv_executable", lambda: None)
+        monkeypatch.setattr(grading.environment, "WHEELS", tmp_path / "wheels")
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheel.parent))
     monkeypatch.setenv("UV_OFFLINE", "1")
