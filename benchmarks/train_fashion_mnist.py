@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "never, from the first learning-rate step (60%% of the epochs) on, "
                              "or from the start")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--towers", type=int, default=2, choices=(1, 2),
+                        help="2: the paper's two-tower network (chapter 6's); 1: one tower")
     parser.add_argument("--require-gpu", action="store_true", help="fail unless a GPU is used")
     parser.add_argument("--no-energy", action="store_true",
                         help="skip codecarbon's energy measurement (kwh: null), e.g. where it is not installed")
@@ -141,6 +143,7 @@ def smoothed_crossentropy(smoothing: float):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import keras
+    import numpy as np
 
     from alexnet_book import device
 
@@ -164,7 +167,8 @@ def main(argv=None) -> dict:
         layers.append(ShiftAndFlip(seed=args.seed, name="shift_and_flip"))
         callbacks.append(SwitchOn(0 if args.augment == "all" else round(0.6 * args.epochs)))
     layers.append(speed.DeviceCentring(splits.mean, name="centre"))
-    model = keras.Sequential(layers + models.course_model(scale).layers[1:], name="alexnet")
+    net = models.course_model(scale, towers=args.towers)
+    model = keras.Sequential(layers + net.layers[1:], name="alexnet")
 
     if args.schedule == "steps":
         optimizer = training.PaperSGD(learning_rate=0.01)
@@ -208,7 +212,13 @@ def main(argv=None) -> dict:
         "augment": args.augment,
         "seed": args.seed,
         "test_accuracy": round(float(test["accuracy"]), 4),
+        "towers": args.towers,
         "val_accuracy": [round(float(a), 4) for a in history.history["val_accuracy"]],
+        # chapter 6 draws the stored run's curves and conv1 kernels beside its own
+        "train_accuracy": [round(float(a), 4) for a in history.history["accuracy"]],
+        "learning_rate": [float(f"{float(r):.6g}") for r in history.history["learning_rate"]],  # float32
+        "conv1_kernels": np.round(keras.ops.convert_to_numpy(
+            compiled.model.get_layer("conv1").kernel)[..., 0, :].astype("float32"), 4).tolist(),
         "images_per_second": round(meter.steady_state, 1),
         "first_epoch_images_per_second": round(meter.first_epoch, 1),
         "epoch_images_per_second": [round(r, 1) for r in meter.images_per_second],

@@ -37,7 +37,7 @@ CURRENT = {
     "train_fashion_mnist": (
         "validation_images", "test_images", "input", "jit_compile", "schedule",
         "label_smoothing", "augment", "seed", "val_accuracy", "epoch_images_per_second",
-        "train_seconds"),
+        "train_seconds", "towers", "train_accuracy", "learning_rate", "conv1_kernels"),
 }
 
 
@@ -68,6 +68,10 @@ def test_train_benchmark_quick(tmp_path):
     assert 0 <= result["test_accuracy"] <= 1 and len(result["val_accuracy"]) == 1
     assert result["images_per_second"] > 0 and result["kwh"] > 0
     assert result["input"].startswith("uint8")
+    # what chapter 6 draws beside its own run: the paper's two towers, the curves, conv1's kernels
+    kernels = np.asarray(result["conv1_kernels"])
+    assert result["towers"] == 2 and len(result["train_accuracy"]) == 1 and result["learning_rate"] == [0.01]
+    assert kernels.shape == (11, 11, 24) and np.isfinite(kernels).all() and kernels.std() > 0
 
 
 @pytest.mark.integration

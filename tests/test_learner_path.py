@@ -132,3 +132,102 @@ def test_a_learner_page_speaks_of_the_course_not_of_its_maintenance(path):
     maintainers' script (those live in CONTRIBUTING.md and the instructors' guide)."""
     found = maintainer_words(_unfolded(path).get_text(" "))
     assert not found, f"{path}: {found}"
+
+
+# --- one number per fact (issue 40, item 7) ---------------------------------------------------
+# A fact the course states on several pages: where each page states it (a pattern whose group is
+# the number, on the page's text as a reader sees it) and, where the library holds it, its value.
+# A page that stops stating a fact fails too, so a pattern cannot silently go stale.
+def _lenet_ratio() -> float:
+    from alexnet_book import models
+
+    return models.alexnet(towers=2).count_params() / models.lenet5().count_params()
+
+
+def _two_tower_parameters() -> float:
+    from alexnet_book import models
+
+    return models.alexnet(towers=2).count_params()
+
+
+def _full_training_images() -> float:
+    from alexnet_book import profile
+
+    return profile.get("full").train_subset
+
+
+FACTS = {
+    "AlexNet's (two towers) parameters over LeNet-5's": (_lenet_ratio, "{:,.0f}", {
+        "notebooks/01_history": [r"AlexNet has ([\d,]+) times LeNet-5's parameters",
+                                 r"([\d,]+) times LeNet-5's parameters in AlexNet"],
+        "notebooks/02_layer_by_layer": [r"AlexNet \(two towers\) / LeNet-5: ([\d,]+)x the parameters"]}),
+    "the full profile's training images": (_full_training_images, "{:,.0f}", {
+        "notebooks/00_setup_and_tour": [r"The full profile uses 227x227 images, ([\d,]+) training images"],
+        "book/setup": [r"227x227 inputs, ([\d,]+) training images"]}),
+    "the two-tower AlexNet's parameters": (_two_tower_parameters, "{:,.0f}", {
+        "notebooks/01_history": [r"2 towers\)\s+227x227x3\s+5\s+3\s+([\d,]+)"],
+        "notebooks/02_layer_by_layer": [r"parameters: ([\d,]+) \(two towers\)",
+                                        r"\*?\*?([\d,]+)\*?\*? parameters in the paper's two"]}),
+}
+
+
+def stated(text: str, pattern: str) -> list[str]:
+    """Every number a page states for a fact's pattern, as written (commas kept)."""
+    return re.findall(pattern, " ".join(text.split()))
+
+
+def disagreements(fact: str, texts: dict[str, str]) -> list[str]:
+    """Where the pages' statements of ``fact`` differ from the library's value (or are missing)."""
+    truth, form, places = FACTS[fact]
+    expected = form.format(truth())
+    out = []
+    for page_path, patterns in places.items():
+        for pattern in patterns:
+            found = stated(texts[page_path], pattern)
+            if not found:
+                out.append(f"{page_path}: no statement matching {pattern!r}")
+            out += [f"{page_path}: {value} where the library gives {expected}"
+                    for value in found if value != expected]
+    return out
+
+
+def test_the_one_number_check_can_fail():
+    fact = "AlexNet's (two towers) parameters over LeNet-5's"
+    right = {"notebooks/01_history": "AlexNet has 988 times LeNet-5's parameters. 988 times LeNet-5's "
+                                     "parameters in AlexNet",
+             "notebooks/02_layer_by_layer": "AlexNet (two towers) / LeNet-5: 988x the parameters"}
+    assert disagreements(fact, right) == []
+    wrong = {**right, "notebooks/02_layer_by_layer": "AlexNet (two towers) / LeNet-5: 1,011x the parameters"}
+    assert disagreements(fact, wrong) == ["notebooks/02_layer_by_layer: 1,011 where the library gives 988"]
+    assert disagreements(fact, {**right, "notebooks/01_history": ""})  # a page that stopped saying it
+
+
+@pytest.mark.parametrize("fact", FACTS)
+def test_a_fact_stated_on_several_pages_has_one_number(fact):
+    texts = {page_path: _article(page_path).get_text(" ") for page_path in FACTS[fact][2]}
+    assert disagreements(fact, texts) == []
+
+
+def test_a_colour_named_in_a_caption_is_the_colour_drawn():
+    """A figure's caption or title that names a colour of the course's palette uses that colour."""
+    import json
+
+    from test_site import NOTEBOOKS
+
+    from alexnet_book import plots
+
+    words = {"red-orange": plots.PALETTE[3], "orange": plots.PALETTE[1], "blue": plots.PALETTE[0],
+             "green": plots.PALETTE[2]}
+    checked = 0
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            code = "".join(cell["source"])
+            caption = cell["metadata"].get("mystnb", {}).get("figure", {}).get("caption", "")
+            for text in (caption, *re.findall(r"suptitle\((.*?)\)", code, re.S)):
+                for word in re.findall(r"\bin (red-orange|orange|blue|green)\b", text):
+                    index = plots.PALETTE.index(words[word])
+                    assert f"PALETTE[{index}]" in code or words[word] in code, (path.name, word, text[:80])
+                    checked += 1
+    assert checked, "no caption names a colour: the check has nothing to read"

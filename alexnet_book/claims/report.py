@@ -619,12 +619,13 @@ def forest_plot(summaries: dict, title: str = "The paper's claims: our effects w
             low, high = min(max(low, lo), hi), min(max(high, lo), hi)
             line = ax.errorbar(shown, y, xerr=[[max(shown - low, 0)], [max(high - shown, 0)]],
                                fmt=("<" if estimate < lo else ">") if clipped else marker, color=color,
-                               capsize=3, ms=6 if clipped else 5, mfc="white" if hollow else color)
+                               capsize=3, ms=6 if clipped else 5, mfc="white" if hollow else color, zorder=3)
             handles.setdefault(label, line)
         for y, claim_id in zip(ys, ids):
             value = CLAIMS[claim_id].paper_value
             if value is not None:
-                handles.setdefault("paper", ax.plot(value, y, "D", color="black", ms=6)[0])
+                # drawn under the effects: a tier's marker at the same height stays visible
+                handles.setdefault("paper", ax.plot(value, y, "D", color="black", ms=6, zorder=1)[0])
         ax.axvline(null, color="gray", lw=1, ls=":")
         ax.set_yticks(ys, [CLAIMS[i].title for i in ids], fontsize=8)
         ax.set_ylim(-0.6, len(ids) - 0.4)
