@@ -147,7 +147,7 @@ colab-python: $(STAMP)
 pin: setup
 	$(BIN)/python tools/pin_library.py
 
-# The Pages workflow, on main: tag library-<hash> at the first commit that holds each library,
+# The Pages workflow, on main: tag library-<hash> at the first pushed head that holds each library,
 # so the setup cell of a notebook kept from any version finds its own library (no setup: git
 # and Python's standard library only).
 tag-library:

@@ -7,7 +7,7 @@ no git history, so it is the same in a full clone, a shallow clone (CI's checkou
 change it names. This tool writes every notebook's first code cell from :data:`SETUP_CELL`
 with that hash as ``LIBRARY = "..."``; in Colab the cell installs the library from the
 repository's tag ``library-<hash>``, which the Pages workflow pushes (``make tag-library``,
-``--tag`` here) on the first commit of ``main`` that holds that library, so a notebook
+``--tag`` here) on the first pushed head of ``main`` that holds that library, so a notebook
 kept from an older course installs its own library. When the tag cannot be reached (a
 branch not merged yet, or the workflow has not run) the cell installs the branch's
 library and says so. ``tests/test_colab.py`` checks that the pinned hash is the hash of
@@ -170,7 +170,7 @@ def check(root: Path = ROOT) -> list[str]:
 
 def tag(root: Path = ROOT, remote: str = "origin") -> str:
     """Tag ``library-<hash>`` at HEAD and push it, unless ``remote`` has that tag already (the
-    first commit of the branch that holds a library keeps it); returns what was done.
+    first pushed commit that holds a library keeps it); returns what was done.
 
     Raises:
         SystemExit: the library has uncommitted changes (HEAD would not hold the hash).
