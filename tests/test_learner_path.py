@@ -231,3 +231,33 @@ def test_a_colour_named_in_a_caption_is_the_colour_drawn():
                     assert f"PALETTE[{index}]" in code or words[word] in code, (path.name, word, text[:80])
                     checked += 1
     assert checked, "no caption names a colour: the check has nothing to read"
+
+
+# --- reading time (issue 40, item 8) -------------------------------------------------------------
+#: The quick path through a chapter: what its page shows unfolded (prose, code, printed outputs,
+#: tables), without its exercises, read at 200 words a minute (figures not counted). Code is
+#: counted like prose, word by word as the page splits it.
+WORDS_PER_MINUTE = 200
+MOST_MINUTES = 30
+
+
+def reading_minutes(article) -> float:
+    """Minutes to read a page's unfolded article on the quick path: every word but the
+    exercises' (section ``#exercises``), at :data:`WORDS_PER_MINUTE`."""
+    exercises = article.select_one("section#exercises")
+    skipped = len(exercises.get_text(" ").split()) if exercises else 0
+    return (len(article.get_text(" ").split()) - skipped) / WORDS_PER_MINUTE
+
+
+def test_reading_minutes_leaves_the_exercises_out():
+    page = BeautifulSoup("<article><p>" + "word " * 300 + "</p><div class='cell_input'>" + "x " * 100
+                         + "</div><section id='exercises'>" + "y " * 500 + "</section></article>",
+                         "html.parser")
+    assert reading_minutes(page.article) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PAGES)
+def test_a_chapter_reads_in_half_an_hour_at_the_quick_path(path):
+    minutes = reading_minutes(_unfolded(path))
+    print(f"{path}: {minutes:.0f} minutes to read")
+    assert minutes <= MOST_MINUTES, f"{path}: {minutes:.0f} minutes on the quick path (most: {MOST_MINUTES})"
