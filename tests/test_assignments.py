@@ -12,7 +12,9 @@ each with a row, a reason and a runtime. The route without make gives the same g
 over its time is stopped and leaves nothing behind. Answers that break the rules score below
 full marks in otter too, where the banned modules exist (the course environment). Variants for
 two seeds change the numbers and build with full marks for their own reference solution, while
-the default answers lose points there. Student notebooks hold no solution or hidden test and
+the default answers lose points there; pasted constants (lookup tables of the public checks, the
+published parameter count) lose in a variant the points of the numbers, which the reference
+solution keeps. Student notebooks hold no solution or hidden test and
 match assignments/student/.
 """
 
@@ -769,6 +771,77 @@ def test_variants_build_with_full_marks_and_default_answers_lose_points(built, v
         for (seed, name), tests in zip(jobs, pool.map(grade, jobs)):
             score = sum(t["score"] for t in tests.values())
             assert score < sum(t["max_score"] for t in tests.values()), (seed, name, tests)
+
+
+# Pasted constants (issue 42): assignment 1 answered with what its public version shows, each
+# function a lookup table of its public checks' arguments and expected values, and the published
+# parameter counts. The instructors' guide gives the measured grades of all three assignments.
+PASTED = [
+    ("def output_size(width, kernel, stride=1, padding=0):\n    ...",
+     "def output_size(width, kernel, stride=1, padding=0):\n"
+     "    return {(227, 11, 4, 0): 55, (27, 5, 1, 2): 27}[width, kernel, stride, padding]"),
+    ("def conv_parameters(kernel, in_channels, out_channels, groups=1):\n    ...",
+     "def conv_parameters(kernel, in_channels, out_channels, groups=1):\n"
+     "    table = {(11, 3, 96, 1): 34_944, (5, 96, 256, 2): 307_456}\n"
+     "    return table[kernel, in_channels, out_channels, groups]"),
+    ("def conv_macs(out_size, kernel, in_channels, out_channels, groups=1):\n    ...",
+     "def conv_macs(out_size, kernel, in_channels, out_channels, groups=1):\n"
+     "    return {(55, 11, 3, 96, 1): 105_415_200}[out_size, kernel, in_channels, out_channels, groups]"),
+    ("dense_parameters = ...\nalexnet_parameters = ...",
+     "dense_parameters = 58_631_144\nalexnet_parameters = 60_965_224  # AlexNet's published count"),
+]
+
+
+@pytest.fixture(scope="session")
+def shapes_variant(tmp_path_factory) -> Path:
+    """Assignment 1's variant for the first seed, built by otter assign: its autograder zip."""
+    out = tmp_path_factory.mktemp("shapes-variant")
+    (source,) = [s for s in variant.write_variant(SEEDS[0], out / "sources") if s.stem == "01_shapes"]
+    return variant.assign(source, out / "01_shapes")
+
+
+def test_a_variant_takes_the_points_of_pasted_numbers_the_honest_answer_keeps(built, shapes_variant,
+                                                                              monkeypatch):
+    """Pasted constants against the default autograder and a variant's, each in the notebook its
+    term hands out, graded by the grade's own steps (the recording run and the checker; otter's
+    run, which only cross-checks them, is left out to keep this fast). The reference solution
+    keeps full marks in both. The pasted answers earn their public checks' points in both (the
+    public checks are the same in every variant) and no hidden-test point of the functions; the
+    published counts (question 4) score in the default and nothing in the variant. No question
+    row gets a note: the grader cannot tell a constant from a computation."""
+    monkeypatch.setattr(grading.steps, "run_otter", lambda *args, **kwargs: ({}, [], "left out"))
+    terms = {"default": built["01_shapes"], "variant": shapes_variant}
+    jobs = []
+    for term, zip_path in terms.items():
+        honest = nbformat.read(zip_path.parents[1] / "autograder" / "01_shapes.ipynb", 4)
+        pasted = nbformat.read(zip_path.parents[1] / "student" / "01_shapes.ipynb", 4)
+        for old, new in PASTED:
+            cells = [c for c in pasted.cells if c.source.strip().startswith(old)]
+            assert len(cells) == 1, old
+            cells[0].source = cells[0].source.replace(old, new)
+        jobs += [(term, "honest", zip_path, honest), (term, "pasted", zip_path, pasted)]
+
+    def checked(job):
+        _, _, zip_path, notebook = job
+        scores, question_notes, _ = grading.grade_submission(
+            sys.executable, zip_path, notebook, None, timeout=120, memory=2 * 2**30,
+            given=grading.given_cells(zip_path))
+        return scores, question_notes
+
+    with ThreadPoolExecutor(2) as pool:
+        graded = {(term, who): result for (term, who, *_), result in zip(jobs, pool.map(checked, jobs))}
+    cases = grading.tests(built["01_shapes"])
+    full = {q: sum(p for *_, p in test["cases"]) for q, test in cases.items()}
+    public = {q: sum(p for _, hidden, p in test["cases"] if not hidden) for q, test in cases.items()}
+    assert grading.questions(shapes_variant) == full  # the same questions and points
+    for term in terms:
+        assert graded[term, "honest"] == (pytest.approx(full), {}), term
+        assert graded[term, "pasted"][1] == {}, term  # no note on any question
+    functions = [q for q in full if q != "q4_total"]
+    expected = {q: public[q] for q in functions}
+    assert graded["default", "pasted"][0] == pytest.approx({**expected, "q4_total": full["q4_total"]})
+    assert graded["variant", "pasted"][0] == pytest.approx({**expected, "q4_total": 0.0})
+    assert all(public[q] < full[q] for q in functions) and public["q4_total"] > 0
 
 
 def test_makefile_builds_variants_and_grades_a_folder():
