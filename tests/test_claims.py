@@ -220,8 +220,9 @@ def test_the_cpu2_tier_is_a_new_design_beside_the_stored_cpu_tier():
     their identity (an earlier design) and the chapters keep showing them until cpu2 is done."""
     assert registry.tier_profile("cpu2").test_subset == 10_000, "every error scored on all test images"
     assert registry.tier_profile("cpu").test_subset == 2_000
-    assert set(claims.runnable("cpu2")) == {"towers", "lrn", "lrn_four_layer", "batchnorm", "crops_flips",
-                                            "ten_patch", "dropout_overfitting", "dropout_convergence", "depth"}
+    assert set(claims.runnable("cpu2")) == {"relu_tanh", "towers", "lrn", "lrn_four_layer", "batchnorm",
+                                            "crops_flips", "ten_patch", "dropout_overfitting",
+                                            "dropout_convergence", "init_bias_one", "init_glorot", "depth"}
     assert {c.id for c in claims.CLAIMS.values() if "cpu2" in c.beyond} == {"overlapping_pool", "weight_decay"}
     # complete (90 lines): the chapters read it, before the cpu tier wherever a claim has a cpu2 design
     assert "cpu2" in claims.report.STORED_TIERS and claims.report.PREFERENCE.index("cpu2") < \
@@ -234,6 +235,37 @@ def test_the_cpu2_tier_is_a_new_design_beside_the_stored_cpu_tier():
     assert isinstance(net.get_layer("conv1").kernel_initializer, keras.initializers.HeNormal)
     assert [type(layer).__name__ for layer in net.layers[1:4]] == ["Conv2D", "LocalResponseNormalization",
                                                                   "MaxPooling2D"]  # after ReLU, before pooling
+
+
+STEPS_CLAIMS = ["relu_tanh", "init_bias_one", "init_glorot"]
+
+
+def test_the_cpu2_steps_designs_count_to_10_percent_on_grids_around_the_pilots_best():
+    """Issue 39: the steps claims at cpu2 count to 10% training error (the scale's threshold; the
+    cpu tier keeps 20%), each arm on a grid with at least two rates either side of its best in the
+    pilot of 2026-12-07; the ReLU runs serve ReLU/tanh and the biases; Glorot and its baseline run
+    on standardised inputs (Glorot's scaling assumes unit-variance inputs)."""
+    pilot_best = {"ReLU": 0.002, "tanh": 0.04, "paper's init, biases 1": 0.004, "Glorot init": 0.015,
+                  "paper's init, biases 0 (standardised)": 0.04}
+    for claim_id in STEPS_CLAIMS:
+        assert claims.get(claim_id).threshold_at("cpu2") == 10.0
+        assert claims.get(claim_id).threshold_at("cpu") == 20.0, "the stored cpu lines keep their design"
+    jobs = {(j.arm.name, j.scale.inputs): j for j in claims.plan("cpu2", STEPS_CLAIMS)}
+    assert {k: {c.claim for c in j.consumers} for k, j in jobs.items()} == {
+        ("ReLU", "centred"): {"relu_tanh", "init_bias_one"}, ("tanh", "centred"): {"relu_tanh"},
+        ("paper's init, biases 1", "centred"): {"init_bias_one"},
+        ("paper's init, biases 0", "standardised"): {"init_glorot"},
+        ("Glorot init", "standardised"): {"init_glorot"}}
+    assert jobs[("ReLU", "centred")].rates == jobs[("paper's init, biases 1", "centred")].rates
+    assert jobs[("Glorot init", "standardised")].rates == jobs[("paper's init, biases 0", "standardised")].rates
+    for (name, inputs), job in jobs.items():
+        best = pilot_best[name if inputs == "centred" or name == "Glorot init" else f"{name} ({inputs})"]
+        rates = sorted(job.rates)
+        assert sum(r < best for r in rates) >= 2 and sum(r > best for r in rates) >= 2, (name, rates)
+        assert all(b / a <= 1.6 for a, b in zip(rates, rates[1:])), f"{name}: a finer grid than the cpu tier's"
+        # 40 epochs of 48 steps: three times the pilot's slowest best run (628 steps)
+        assert job.scale.epochs * (job.scale.train_images // job.profile().batch_size) == 1_920
+    assert not any("cpu2" in c.beyond for c in map(claims.get, STEPS_CLAIMS))
 
 
 def test_a_claim_beyond_a_tiers_scale_says_why_with_computed_numbers():
