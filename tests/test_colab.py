@@ -515,12 +515,17 @@ def test_colab_rehearsal_of_every_chapter(tmp_path):
     folder = tmp_path / "empty"
     folder.mkdir()
     url = config()["repository"]["url"].rstrip("/")
-    # The repository as the setup cell finds it on GitHub: HEAD, tagged library-<hash> (as the
-    # Pages workflow tags main), in a clone of depth 1.
+    # The repository as the setup cell finds it on GitHub: HEAD's files, tagged library-<hash>
+    # (as the Pages workflow tags main). A new repository, not a clone: this checkout may be
+    # shallow, and pip's partial clone of a shallow repository fetches without end.
     source = tmp_path / "repository"
-    subprocess.run(["git", "clone", "--quiet", "--depth", "1", ROOT.as_uri(), str(source)], check=True)
+    source.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
     assert pin_library.library_hash(source) == _pinned(), "commit the library and its pin first"
-    subprocess.run(["git", "-C", str(source), "tag", f"library-{_pinned()}"], check=True)
+    for command in (["init", "--quiet"], ["add", "."], ["commit", "--quiet", "-m", "HEAD"],
+                    ["tag", f"library-{_pinned()}"]):
+        _git(source, *command)
     import nbclient
     from nbclient.exceptions import CellExecutionError
 
