@@ -281,6 +281,8 @@ class Scale:
             text += f", lr grid {', '.join(f'{r:g}' for r in self.learning_rates)}"
         if self.threshold is not None:
             text += f", threshold {self.threshold:g}%"
+        if self.inputs != "centred":  # the paper's raw pixels minus the mean go unsaid
+            text += f", {self.inputs} inputs"
         if self.init is not None:
             text += f", {self.init} init"
         if self.arm_rates:
