@@ -281,7 +281,7 @@ CLAIMS = build_registry((
                "the ReLU/tanh grid; the question is the course's: the paper compares no "
                "initialisations. Steps to 20% training error, as for the biases of 1. The cpu2 tier "
                "trains both arms on standardised inputs (Glorot's weights assume unit-variance "
-               "inputs; the raw pixels' sd is about 90) on one grid of 0.007-0.08, to 10%."),
+               "inputs, and raw pixels are far from that) on one grid of 0.007-0.08, to 10%."),
     Claim(
         id="depth", title="removing a middle layer", place="section 7",
         quote="It is notable that our network's performance degrades if a single convolutional "

@@ -455,6 +455,31 @@ def _missing(claim, tier: str, rows_by_tier: Mapping[str, Sequence[dict] | None]
     return "not run in this tier" if claim.scale(tier) is None else "not yet measured"
 
 
+def _beyond_measure(claim, tier: str, rows_by_tier: Mapping[str, Sequence[dict] | None]) -> dict:
+    """What makes a claim beyond a tier, computed once for :func:`beyond_reason` and
+    :func:`in_plain_words`: for weight decay ``{"efolds", "paper"}`` (the cumulative decay of
+    the tier's design and the paper's); otherwise ``{"source", "result"}``, the first stored
+    tier with two seeds or more to size the paper's effect by (``{}`` when none has)."""
+    from alexnet_book.claims.registry import decay_efolds, paper_decay_efolds, tier_profile
+
+    scale_ = claim.beyond[tier]
+    decays = {a.weight_decay for a in claim.arms()}
+    if len(decays) > 1:
+        steps = scale_.train_images // tier_profile(tier, scale_).batch_size
+        rate = max(scale_.rates_for(claim.variant))
+        return {"efolds": decay_efolds(steps, scale_.epochs, rate, max(decays), scale_.drops),
+                "paper": paper_decay_efolds()}
+    for source, rows in rows_by_tier.items():
+        result = analyse(claim.id, rows) if rows else None
+        if result is not None and result["seeds"] >= 2 and claim.paper_value is not None:
+            return {"source": source, "result": result}
+    return {}
+
+
+def _seeds_text(result: dict) -> str:
+    return f"{result['needed']} seeds" if result["needed"] else "more than 100 seeds"
+
+
 def beyond_reason(claim_id: str, tier: str, rows_by_tier: Mapping[str, Sequence[dict] | None]) -> str:
     """Why a claim is beyond a tier's scale, computed: for weight decay, the cumulative decay of
     the largest design the tier affords against the paper's; otherwise the seeds the paper's
@@ -464,36 +489,24 @@ def beyond_reason(claim_id: str, tier: str, rows_by_tier: Mapping[str, Sequence[
         UnknownClaimError: an unknown claim id.
         ValueError: a claim that is run in ``tier``.
     """
-    from alexnet_book.claims.registry import (
-        PAPER_DECAY_ASSUMPTION,
-        decay_efolds,
-        paper_decay_efolds,
-        tier_profile,
-    )
+    from alexnet_book.claims.registry import PAPER_DECAY_ASSUMPTION
 
     claim = get(claim_id)
     if tier not in claim.beyond:
         raise ValueError(f"claim {claim_id!r} is not beyond the {tier} scale; it is beyond "
                          f"{sorted(claim.beyond) or 'none'}")
-    scale_ = claim.beyond[tier]
-    where = f"beyond the {tier} scale: at {scale_.describe()}"
-    decays = {a.weight_decay for a in claim.arms()}
-    if len(decays) > 1:
-        steps = scale_.train_images // tier_profile(tier, scale_).batch_size
-        rate = max(scale_.rates_for(claim.variant))
-        efolds = decay_efolds(steps, scale_.epochs, rate, max(decays), scale_.drops)
-        paper = paper_decay_efolds()
+    where = f"beyond the {tier} scale: at {claim.beyond[tier].describe()}"
+    measured = _beyond_measure(claim, tier, rows_by_tier)
+    if "efolds" in measured:
+        efolds, paper = measured["efolds"], measured["paper"]
         return (f"{where}, the paper's weight decay shrinks the weights by {efolds:.3f} e-folds, "
                 f"{efolds / paper:.2%} of the paper's {paper:.1f} ({PAPER_DECAY_ASSUMPTION}): the arms "
                 "differ by too little decay to show an effect on learning")
-    for source, rows in rows_by_tier.items():
-        result = analyse(claim_id, rows) if rows else None
-        if result is None or result["seeds"] < 2 or claim.paper_value is None:
-            continue
-        needed = result["needed"]
-        return (f"{where}, the paired sd measured in the {source} tier's {result['seeds']} seeds is "
-                f"{result['sd']:.2f}{METRICS[result['metric']].unit}: the paper's "
-                f"{claim.describe_value()} needs " + (f"{needed} seeds" if needed else "more than 100 seeds"))
+    if measured:
+        result = measured["result"]
+        return (f"{where}, the paired sd measured in the {measured['source']} tier's {result['seeds']} "
+                f"seeds is {result['sd']:.2f}{METRICS[result['metric']].unit}: the paper's "
+                f"{claim.describe_value()} needs " + _seeds_text(result))
     return f"{where}: the paper's effect needs more seeds than the tier affords (no stored spread to size it)"
 
 
@@ -823,22 +836,13 @@ def _plain_arm(claim, arm_) -> str:
 
 def _plain_beyond(claim, tier: str, stored: Mapping[str, Sequence[dict]]) -> str:
     """Why a claim is beyond a tier, in one short clause (:func:`beyond_reason` in full)."""
-    from alexnet_book.claims.registry import decay_efolds, paper_decay_efolds, tier_profile
-
-    scale_ = claim.beyond[tier]
-    decays = {a.weight_decay for a in claim.arms()}
-    if len(decays) > 1:
-        steps = scale_.train_images // tier_profile(tier, scale_).batch_size
-        efolds = decay_efolds(steps, scale_.epochs, max(scale_.rates_for(claim.variant)), max(decays),
-                              scale_.drops)
+    measured = _beyond_measure(claim, tier, stored)
+    if "efolds" in measured:
         return (f"a CPU run is too short for weight decay to act (it shrinks the weights "
-                f"{efolds / paper_decay_efolds():.2%} as much as in the paper's 90 epochs)")
-    for rows in stored.values():
-        result = analyse(claim.id, rows) if rows else None
-        if result is not None and result["seeds"] > 1 and claim.paper_value is not None:
-            needed = result["needed"]
-            return (f"the paper's effect of {claim.describe_value()} would need "
-                    + (f"{needed} seeds" if needed else "more than 100 seeds") + " at the spread measured here")
+                f"{measured['efolds'] / measured['paper']:.2%} as much as in the paper's 90 epochs)")
+    if measured:
+        return (f"the paper's effect of {claim.describe_value()} would need {_seeds_text(measured['result'])} "
+                "at the spread measured here")
     return "the paper's effect would need more seeds than a CPU affords"
 
 
