@@ -24,6 +24,19 @@ def at_least(minimum: int):
     return parse
 
 
+def number_at_least(minimum: float):
+    """An argparse type: a finite number >= ``minimum``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text!r}")
+        return value
+    return parse
+
+
 def fraction(text: str) -> float:
     """An argparse type: a number in [0, 1)."""
     try:

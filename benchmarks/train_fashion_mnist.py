@@ -22,11 +22,15 @@ import dataclasses
 import json
 import time
 
-from alexnet_book.cli import PRECISIONS, at_least, fraction
+from alexnet_book.cli import PRECISIONS, at_least, fraction, number_at_least
 
 #: --quick: a few hundred images at the quick profile's size, one epoch.
 QUICK = {"train_subset": 512, "test_subset": 256, "epochs": 1}
 SHIFT = 3  # pixels of a 28x28 image: the per-image shifts of --augment
+# Parsed before Keras loads, so the library's limits are repeated here (a test compares them):
+MIN_IMAGE_SIZE = 67  # models.minimum_input_size(): the smallest side that leaves pool5 a pixel
+MIN_WIDTH = 1 / 16  # models.MIN_WIDTH
+SMALL_LEARNING_RATE = 3e-3  # chapter 6's Adam for chapter 0's small network
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,6 +54,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--towers", type=int, default=2, choices=(1, 2),
                         help="2: the paper's two-tower network (chapter 6's); 1: one tower")
+    parser.add_argument("--model", default="alexnet", choices=("alexnet", "small"),
+                        help="small: chapter 0's small network (models.small_cnn) on the 28x28 "
+                             "images, with chapter 6's recipe for it (Adam 3e-3, constant; "
+                             "--schedule and --towers do not apply)")
+    parser.add_argument("--image-size", type=at_least(MIN_IMAGE_SIZE),
+                        help="side AlexNet resizes the images to (default: the profile's, 227; "
+                             "67 with --quick)")
+    parser.add_argument("--width", type=number_at_least(MIN_WIDTH),
+                        help="multiplier on AlexNet's filter and unit counts (default: the "
+                             "profile's, 1; 0.25 with --quick)")
     parser.add_argument("--require-gpu", action="store_true", help="fail unless a GPU is used")
     parser.add_argument("--no-energy", action="store_true",
                         help="skip codecarbon's energy measurement (kwh: null), e.g. where it is not installed")
@@ -59,6 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.epochs is None:
         args.epochs = QUICK["epochs"] if args.quick else 10
+    if args.model == "small" and (args.image_size or args.width):
+        parser.error("argument --image-size/--width: the small network trains on the 28x28 "
+                     "images at their own size; drop them with --model small")
     args.error = parser.error
     return args
 
@@ -156,6 +173,8 @@ def main(argv=None) -> dict:
     if args.quick:
         scale = dataclasses.replace(scale, train_subset=QUICK["train_subset"],
                                     test_subset=QUICK["test_subset"])
+    scale = dataclasses.replace(scale, image_size=args.image_size or scale.image_size,
+                                width=args.width or scale.width)
     keras.utils.set_random_seed(args.seed)
     splits = data.course_splits(scale)
 
@@ -166,11 +185,18 @@ def main(argv=None) -> dict:
         ShiftAndFlip, SwitchOn = shift_and_flip()
         layers.append(ShiftAndFlip(seed=args.seed, name="shift_and_flip"))
         callbacks.append(SwitchOn(0 if args.augment == "all" else round(0.6 * args.epochs)))
-    layers.append(speed.DeviceCentring(splits.mean, name="centre"))
-    net = models.course_model(scale, towers=args.towers)
-    model = keras.Sequential(layers + net.layers[1:], name="alexnet")
+    if args.model == "small":  # chapter 6's baseline: pixels / 255, no centring, no resize
+        net = models.small_cnn()
+        layers += [keras.layers.Rescaling(1 / 255, name="scale"), keras.layers.Reshape((28, 28, 1))]
+    else:
+        layers.append(speed.DeviceCentring(splits.mean, name="centre"))
+        net = models.course_model(scale, towers=args.towers)
+    model = keras.Sequential(layers + net.layers[1:] if args.model == "alexnet" else layers + net.layers,
+                             name=net.name if args.model == "small" else "alexnet")
 
-    if args.schedule == "steps":
+    if args.model == "small":
+        optimizer = keras.optimizers.Adam(SMALL_LEARNING_RATE)
+    elif args.schedule == "steps":
         optimizer = training.PaperSGD(learning_rate=0.01)
         callbacks.append(training.step_schedule(args.epochs))
     else:
@@ -194,12 +220,17 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - start
     test = compiled.model.evaluate(splits.x_test, splits.y_test, batch_size=512, verbose=0,
                                    return_dict=True)
+    small = args.model == "small"
+    # a schedule logs the rate of every epoch; a constant rate is the optimizer's
+    rates = history.history.get("learning_rate") or [float(optimizer.learning_rate)] * args.epochs
     result = {
         "benchmark": "train_fashion_mnist",
+        "model": args.model,
+        "parameters": compiled.model.count_params(),
         "quick": args.quick,
         "epochs": args.epochs,
-        "image_size": scale.image_size,
-        "width": scale.width,
+        "image_size": 28 if small else scale.image_size,
+        "width": None if small else scale.width,
         "batch_size": args.batch_size,
         "train_images": len(splits.x_train),
         "validation_images": len(splits.x_val),
@@ -207,17 +238,17 @@ def main(argv=None) -> dict:
         "input": "uint8, centred and resized on the device",
         "precision": compiled.precision,
         "jit_compile": compiled.model.jit_compile,  # what Keras kept (a layer can veto XLA)
-        "schedule": args.schedule,
+        "schedule": f"constant (Adam {SMALL_LEARNING_RATE:g})" if small else args.schedule,
         "label_smoothing": args.label_smoothing,
         "augment": args.augment,
         "seed": args.seed,
         "test_accuracy": round(float(test["accuracy"]), 4),
-        "towers": args.towers,
+        "towers": None if small else args.towers,
         "val_accuracy": [round(float(a), 4) for a in history.history["val_accuracy"]],
         # chapter 6 draws the stored run's curves and conv1 kernels beside its own
         "train_accuracy": [round(float(a), 4) for a in history.history["accuracy"]],
-        "learning_rate": [float(f"{float(r):.6g}") for r in history.history["learning_rate"]],  # float32
-        "conv1_kernels": np.round(keras.ops.convert_to_numpy(
+        "learning_rate": [float(f"{float(r):.6g}") for r in rates],  # float32
+        "conv1_kernels": None if small else np.round(keras.ops.convert_to_numpy(
             compiled.model.get_layer("conv1").kernel)[..., 0, :].astype("float32"), 4).tolist(),
         "images_per_second": round(meter.steady_state, 1),
         "first_epoch_images_per_second": round(meter.first_epoch, 1),

@@ -29,6 +29,34 @@ def test_throughput_callback_counts_training_images_per_second():
             speed.ThroughputCallback(bad)
 
 
+def test_fit_images_per_second_is_the_steady_state_of_fit(monkeypatch):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    fits, meters = [], []
+    original_fit, original_meter = model.fit, speed.ThroughputCallback
+
+    def recording_fit(x, y, **kwargs):
+        fits.append((len(x), kwargs))
+        return original_fit(x, y, **kwargs)
+
+    def recording_meter(batch_size):
+        meters.append(original_meter(batch_size))
+        return meters[-1]
+
+    monkeypatch.setattr(model, "fit", recording_fit)
+    monkeypatch.setattr(speed, "ThroughputCallback", recording_meter)
+    x, y = np.ones((10, 4)), np.ones((10, 1))  # fewer rows than 3 steps of 8: repeated
+    rate = speed.fit_images_per_second(model, x, y, batch_size=8, steps=3)
+    (rows, kwargs), = fits
+    assert rows == 24 and kwargs["epochs"] == 2 and kwargs["batch_size"] == 8
+    assert rate == meters[0].steady_state == meters[0].images_per_second[1] > 0
+    for bad, message in (({"batch_size": 0}, "batch_size must be"), ({"steps": 1.5}, "steps must be"),
+                         ({"x": x[:0], "y": y[:0]}, "same number of rows"),
+                         ({"y": y[:3]}, "got 10 and 3")):
+        with pytest.raises(ValueError, match=message):
+            speed.fit_images_per_second(model, **{"x": x, "y": y, "batch_size": 8, **bad})
+
+
 def test_throughput_callback_excludes_validation_time():
     class SlowValidation(keras.callbacks.Callback):
         def on_test_end(self, logs=None):
