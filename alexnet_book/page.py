@@ -29,5 +29,22 @@ def show_key_results(lines: Sequence[str], name: str = "key_results") -> None:
     if not lines or any(not isinstance(line, str) or not line.strip() for line in lines):
         raise ValueError(f"key results must be non-empty lines of text, got {lines!r}")
     print("\n".join(line.replace("**", "") for line in lines))
-    display({GLUE_PREFIX + "text/markdown": "\n".join(f"- {line}" for line in lines)}, raw=True,
+    glue(name, "\n".join(f"- {line}" for line in lines))
+
+
+def glue(name: str, markdown: str) -> None:
+    """Glue ``markdown`` under ``name`` for the page's prose (```{glue:md}`name` ```), so a
+    number the text states is the number the cell computed. Shows nothing in the cell's
+    output on the site (MyST-NB hides the record) and nothing in Colab or Jupyter.
+
+    Raises:
+        ValueError: ``name`` is not an identifier, or ``markdown`` is not a non-empty string.
+    """
+    from IPython.display import display
+
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a glue name must be an identifier, got {name!r}")
+    if not isinstance(markdown, str) or not markdown.strip():
+        raise ValueError(f"glue {name!r} needs non-empty text, got {markdown!r}")
+    display({GLUE_PREFIX + "text/markdown": markdown}, raw=True,
             metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})

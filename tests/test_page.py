@@ -25,3 +25,20 @@ def test_key_results_from_a_generator_are_shown(monkeypatch, capsys):
     monkeypatch.setattr("IPython.display.display", lambda data, raw, metadata: None)
     page.show_key_results(f"**{n}** line" for n in (1, 2))
     assert capsys.readouterr().out == "1 line\n2 line\n"
+
+
+def test_a_number_for_the_prose_is_glued_under_its_name(monkeypatch, capsys):
+    shown = []
+    monkeypatch.setattr("IPython.display.display",
+                        lambda data, raw, metadata: shown.append((data, raw, metadata)))
+    page.glue("lenet_ratio", "988")
+    assert capsys.readouterr().out == ""  # nothing printed: the prose shows it
+    assert shown == [({page.GLUE_PREFIX + "text/markdown": "988"}, True,
+                      {"scrapbook": {"name": "lenet_ratio", "mime_prefix": page.GLUE_PREFIX}})]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("two words", "1", "identifier"), (3, "1", "identifier"), ("ok", "", "non-empty"), ("ok", 1.5, "non-empty")])
+def test_glue_refuses_a_bad_name_or_empty_text(name, text, message):
+    with pytest.raises(ValueError, match=message):
+        page.glue(name, text)
