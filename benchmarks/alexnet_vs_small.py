@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from alexnet_book.cli import at_least
+from train_fashion_mnist import MIN_IMAGE_SIZE, MIN_WIDTH  # this folder: the script's own
+
+from alexnet_book.cli import at_least, number_at_least
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("small", "alexnet")  # each seed trains the baseline first, then AlexNet
@@ -33,8 +36,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="JSON lines file, appended to")
     parser.add_argument("--seeds", type=at_least(1), default=3)
     parser.add_argument("--epochs", type=at_least(1), default=10)
-    parser.add_argument("--image-size", default="99", help="AlexNet's input side (default 99)")
-    parser.add_argument("--width", default="0.25", help="AlexNet's width (default 0.25)")
+    parser.add_argument("--image-size", type=at_least(MIN_IMAGE_SIZE), default=99,
+                        help="AlexNet's input side (default 99: pool5 2x2)")
+    parser.add_argument("--width", type=number_at_least(MIN_WIDTH), default=0.25,
+                        help="AlexNet's width (default 0.25)")
     parser.add_argument("--quick", action="store_true",
                         help="train_fashion_mnist.py --quick for both (512 images, 67x67, 1 epoch)")
     args = parser.parse_args(argv)
@@ -51,7 +56,7 @@ def run_arguments(args, model: str, seed: int) -> list[str]:
     if model == "alexnet":
         common += ["--towers", "1"]  # one tower: the network chapters 2-5 measure
         if not args.quick:
-            common += ["--image-size", args.image_size, "--width", args.width]
+            common += ["--image-size", str(args.image_size), "--width", f"{args.width:g}"]
     return common
 
 
@@ -83,7 +88,9 @@ def summary(runs: dict[tuple[str, int], dict]) -> dict:
         alexnet = [runs["alexnet", s]["test_accuracy"] for s in seeds]
         difference = stats.paired_difference(small, alexnet)
         result.update(small_test_accuracy=small, alexnet_test_accuracy=alexnet,
-                      difference=difference.estimate, low=difference.low, high=difference.high,
+                      difference=difference.estimate,  # no interval from one seed: null ends
+                      low=difference.low if math.isfinite(difference.low) else None,
+                      high=difference.high if math.isfinite(difference.high) else None,
                       describe=difference.describe(3))
     return result
 

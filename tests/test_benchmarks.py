@@ -145,10 +145,44 @@ def test_throughput_bound_from_the_matmul_rate(tmp_path):
     ("train_fashion_mnist.py", ["--label-smoothing", "1.5"],
      "argument --label-smoothing: must be a number in [0, 1), got '1.5'"),
     ("train_fashion_mnist.py", ["--augment", "always"], "argument --augment: invalid choice: 'always'"),
+    ("train_fashion_mnist.py", ["--image-size", "66"], "argument --image-size: must be an integer >= 67, got '66'"),
+    ("train_fashion_mnist.py", ["--width", "0.05"], "argument --width: must be a number >= 0.0625, got '0.05'"),
+    ("train_fashion_mnist.py", ["--model", "small", "--width", "0.5"],
+     "argument --image-size/--width: the small network trains on the 28x28 images"),
+    ("alexnet_vs_small.py", ["--seeds", "0"], "argument --seeds: must be an integer >= 1, got '0'"),
+    ("alexnet_vs_small.py", ["--image-size", "nan"], "argument --image-size: must be an integer >= 67"),
+    ("alexnet_vs_small.py", [], "the following arguments are required: --out"),
 ])
 def test_bad_input_is_refused_before_any_work(script, args, message, tmp_path):
     out = _run(script, *args, tmp_path=tmp_path, expect_ok=False)
     assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+
+
+def test_the_scripts_limits_are_the_librarys():
+    # parsed before Keras loads, so the script repeats them
+    module = _load("train_fashion_mnist.py")
+    from alexnet_book import models
+    assert module.MIN_IMAGE_SIZE == models.minimum_input_size() and module.MIN_WIDTH == models.MIN_WIDTH
+
+
+@pytest.mark.integration
+def test_alexnet_vs_small_pairs_seeds_resumes_and_refuses_a_damaged_file(tmp_path):
+    out = tmp_path / "duel.jsonl"
+    summary = _run("alexnet_vs_small.py", "--quick", "--seeds", "1", "--out", str(out), tmp_path=tmp_path)
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["model"], r["seed"]) for r in runs] == [("small", 0), ("alexnet", 0)]
+    small, alexnet = runs
+    assert small["parameters"] == 12_810 and small["image_size"] == 28 and small["conv1_kernels"] is None
+    assert alexnet["towers"] == 1 and alexnet["image_size"] == 67 and alexnet["train_images"] == small["train_images"]
+    assert summary["seeds"] == [0] and summary["difference"] == pytest.approx(
+        alexnet["test_accuracy"] - small["test_accuracy"])
+    again = _run("alexnet_vs_small.py", "--quick", "--seeds", "1", "--out", str(out), tmp_path=tmp_path,
+                 expect_ok=False)  # nothing left to train: the stored runs are summarised
+    assert again.returncode == 0 and "test accuracy" not in again.stderr
+    assert json.loads(again.stdout.splitlines()[-1]) == summary
+    out.write_text(out.read_text() + "{not json\n")
+    damaged = _run("alexnet_vs_small.py", "--quick", "--out", str(out), tmp_path=tmp_path, expect_ok=False)
+    assert damaged.returncode == 1 and f"{out}:3: not a run of this benchmark" in damaged.stderr
 
 
 @pytest.mark.parametrize("script", ["throughput.py", "train_fashion_mnist.py"])
