@@ -246,3 +246,18 @@ def test_stored_results_are_labelled():
         missing = [key for key in required if key not in result]
         assert not missing, f"{name} lacks {missing}"
         assert result["quick"] is False, f"{name} is a --quick run"
+
+
+def test_stored_comparisons_with_the_small_network_pair_their_seeds():
+    """What chapter 6 reads: each file's runs are complete train results, both networks per
+    seed, on the same images and epochs."""
+    paths = sorted((ROOT / "benchmarks" / "results" / "alexnet-vs-small").glob("*.jsonl"))
+    assert paths, "chapter 6 reads a stored comparison from benchmarks/results/alexnet-vs-small/"
+    for path in paths:
+        runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for run in runs:
+            _assert_fields(run, "train_fashion_mnist")
+            assert run["quick"] is False and run["model"] in ("small", "alexnet"), path.name
+        by_model = {m: sorted(r["seed"] for r in runs if r["model"] == m) for m in ("small", "alexnet")}
+        assert by_model["small"] == by_model["alexnet"], f"{path.name}: unpaired seeds {by_model}"
+        assert len({(r["train_images"], r["test_images"], r["epochs"]) for r in runs}) == 1, path.name
