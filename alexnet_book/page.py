@@ -20,9 +20,6 @@ def show_key_results(lines: Sequence[str], name: str = "key_results") -> None:
         ValueError: no lines, one string instead of lines, or a line that is not a
             non-empty string.
     """
-    # IPython is the chapters' extra (pyproject's `chapters`), not a dependency of the library
-    from IPython.display import display
-
     if isinstance(lines, str):
         raise ValueError(f"key results must be non-empty lines of text, got one string {lines!r}")
     lines = list(lines)  # a generator is read once
@@ -40,6 +37,7 @@ def glue(name: str, markdown: str) -> None:
     Raises:
         ValueError: ``name`` is not an identifier, or ``markdown`` is not a non-empty string.
     """
+    # IPython is the chapters' extra (pyproject's `chapters`), not a dependency of the library
     from IPython.display import display
 
     if not isinstance(name, str) or not name.isidentifier():

@@ -145,7 +145,8 @@ def test_throughput_bound_from_the_matmul_rate(tmp_path):
     ("train_fashion_mnist.py", ["--label-smoothing", "1.5"],
      "argument --label-smoothing: must be a number in [0, 1), got '1.5'"),
     ("train_fashion_mnist.py", ["--augment", "always"], "argument --augment: invalid choice: 'always'"),
-    ("train_fashion_mnist.py", ["--image-size", "66"], "argument --image-size: must be an integer >= 67, got '66'"),
+    ("train_fashion_mnist.py", ["--image-size", "66"],
+     "argument --image-size: must be an integer >= 67, got '66'"),
     ("train_fashion_mnist.py", ["--width", "0.05"], "argument --width: must be a number >= 0.0625, got '0.05'"),
     ("train_fashion_mnist.py", ["--model", "small", "--width", "0.5"],
      "argument --image-size/--width: the small network trains on the 28x28 images"),
@@ -173,7 +174,8 @@ def test_alexnet_vs_small_pairs_seeds_resumes_and_refuses_a_damaged_file(tmp_pat
     assert [(r["model"], r["seed"]) for r in runs] == [("small", 0), ("alexnet", 0)]
     small, alexnet = runs
     assert small["parameters"] == 12_810 and small["image_size"] == 28 and small["conv1_kernels"] is None
-    assert alexnet["towers"] == 1 and alexnet["image_size"] == 67 and alexnet["train_images"] == small["train_images"]
+    assert alexnet["towers"] == 1 and alexnet["image_size"] == 67
+    assert alexnet["train_images"] == small["train_images"]
     assert summary["seeds"] == [0] and summary["difference"] == pytest.approx(
         alexnet["test_accuracy"] - small["test_accuracy"])
     again = _run("alexnet_vs_small.py", "--quick", "--seeds", "1", "--out", str(out), tmp_path=tmp_path,

@@ -38,7 +38,8 @@ def test_a_number_for_the_prose_is_glued_under_its_name(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
-    ("two words", "1", "identifier"), (3, "1", "identifier"), ("ok", "", "non-empty"), ("ok", 1.5, "non-empty")])
+    ("two words", "1", "identifier"), (3, "1", "identifier"),
+    ("ok", "", "non-empty"), ("ok", 1.5, "non-empty")])
 def test_glue_refuses_a_bad_name_or_empty_text(name, text, message):
     with pytest.raises(ValueError, match=message):
         page.glue(name, text)
