@@ -9,8 +9,9 @@ at a quarter of the paper's width), each seed once per network, in its own proce
 finished run is appended to ``--out`` as a JSON line, and a run already there is not
 repeated, so a killed run resumes. The last line printed is the paired summary.
 
-    nice -n 19 python benchmarks/alexnet_vs_small.py --out benchmarks/results/small-vs-alexnet/...jsonl
+    nice -n 19 python benchmarks/alexnet_vs_small.py --seeds 5 --out benchmarks/results/alexnet-vs-small/...jsonl
     python benchmarks/alexnet_vs_small.py --quick --seeds 2 --out /tmp/x.jsonl   # tests, < 1 min
+    bash tools/gpu_check.sh duel   # on a GPU: the paper's 227x227 network at full width
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="AlexNet's input side (default 99: pool5 2x2)")
     parser.add_argument("--width", type=number_at_least(MIN_WIDTH), default=0.25,
                         help="AlexNet's width (default 0.25)")
+    parser.add_argument("--require-gpu", action="store_true", help="passed on to every run")
+    parser.add_argument("--no-energy", action="store_true", help="passed on to every run")
     parser.add_argument("--quick", action="store_true",
                         help="train_fashion_mnist.py --quick for both (512 images, 67x67, 1 epoch)")
     args = parser.parse_args(argv)
@@ -51,8 +54,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run_arguments(args, model: str, seed: int) -> list[str]:
     """train_fashion_mnist.py's arguments for one run."""
     common = ["--model", model, "--seed", str(seed), "--epochs", "1" if args.quick else str(args.epochs)]
-    if args.quick:
-        common.append("--quick")
+    common += [flag for flag, on in (("--quick", args.quick), ("--require-gpu", args.require_gpu),
+                                     ("--no-energy", args.no_energy)) if on]
     if model == "alexnet":
         common += ["--towers", "1"]  # one tower: the network chapters 2-5 measure
         if not args.quick:

@@ -187,6 +187,13 @@ def test_alexnet_vs_small_pairs_seeds_resumes_and_refuses_a_damaged_file(tmp_pat
     assert damaged.returncode == 1 and f"{out}:3: not a run of this benchmark" in damaged.stderr
 
 
+def test_alexnet_vs_small_passes_require_gpu_on_and_stops_with_the_reason(tmp_path):
+    out = _run("alexnet_vs_small.py", "--quick", "--require-gpu", "--out", str(tmp_path / "d.jsonl"),
+               tmp_path=tmp_path, expect_ok=False)
+    assert out.returncode == 1 and "--require-gpu failed" in out.stderr and "sees no GPU" in out.stderr
+    assert not (tmp_path / "d.jsonl").exists() or not (tmp_path / "d.jsonl").read_text()
+
+
 @pytest.mark.parametrize("script", ["throughput.py", "train_fashion_mnist.py"])
 def test_require_gpu_fails_clearly_without_one(script, tmp_path):
     out = _run(script, "--quick", "--require-gpu", tmp_path=tmp_path, expect_ok=False)
@@ -233,7 +240,7 @@ def test_gpu_scripts_parse_and_refuse_an_unknown_part():
         assert subprocess.run(["bash", "-n", str(ROOT / "tools" / script)]).returncode == 0
     out = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), "everything"],
                          capture_output=True, text=True, timeout=30)
-    assert out.returncode == 2 and "benchmarks | claims K/N" in out.stderr
+    assert out.returncode == 2 and "benchmarks | claims K/N | duel" in out.stderr
 
 
 def test_stored_results_are_labelled():

@@ -376,3 +376,33 @@ def test_key_results_box_at_the_top_shows_computed_numbers(path):
     assert 3 <= len(lines) <= 5, f"{path.name}: {len(lines)} key results"
     for line in lines:
         assert re.match(r"- \*\*[^*]*\d[^*]*\*\*", line), f"{path.name}: {line!r} starts with no number"
+
+
+def test_chapter_6_shows_the_largest_stored_comparison_that_has_an_interval(monkeypatch, capsys):
+    """A GPU's comparison (227 px) replaces the CPU's once it has two paired seeds; a GPU
+    file still filling (one seed) does not."""
+    import dataclasses
+
+    from alexnet_book import models, page, profile, results, stats
+
+    def run(file, model, seed, accuracy, size):
+        return {"file": file, "model": model, "seed": seed, "test_accuracy": accuracy, "image_size": size,
+                "width": 0.25, "towers": 1, "parameters": 12_810 if model == "small" else 1_000_000,
+                "device": file.split("-")[1], "date": "2026-12-07", "train_images": 50_000, "epochs": 10}
+
+    def seed_pair(file, seed, side, small, alexnet):
+        return [run(file, "small", seed, small, 28), run(file, "alexnet", seed, alexnet, side)]
+
+    cpu = [r for s in range(3) for r in seed_pair("d-cpu.jsonl", s, 99, 0.88 + s / 1000, 0.90 + s / 1000)]
+    filling = seed_pair("d-H200.jsonl", 0, 227, 0.9, 0.93)
+    second = seed_pair("d-H200.jsonl", 1, 227, 0.9, 0.94)
+    cell = next(c.source for c in code_cells(read(ROOT / "notebooks" / "06_full_training_run.ipynb"))
+                if "stored_results(REPOSITORY, \"alexnet-vs-small\")" in c.source)
+    monkeypatch.setattr(page, "glue", lambda name, text: None)
+    names = {"results": results, "REPOSITORY": "x", "models": models, "dataclasses": dataclasses,
+             "PROFILE": profile.get("quick"), "stats": stats, "page": page}
+    for stored, side in ((cpu, 99), (cpu + filling, 99), (cpu + filling + second, 227)):
+        monkeypatch.setattr(results, "stored_results", lambda *args, stored=stored: stored)
+        exec(cell, dict(names))
+        out = capsys.readouterr().out
+        assert f"AlexNet at {side}x{side}" in out, out

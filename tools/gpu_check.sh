@@ -5,6 +5,8 @@
 #   bash tools/gpu_check.sh benchmarks   # throughput.py, then train_fashion_mnist.py (~4 min)
 #   bash tools/gpu_check.sh claims K/8   # part K of the claims' full tier (~4.5 min each at
 #                                        # 25,000 images/s; benchmarks/README.md lists them)
+#   bash tools/gpu_check.sh duel         # alexnet_vs_small.py at 227x227, full width, 5 seeds
+#                                        # (~1.5 min a seed; a second call resumes the file)
 # The claims part appends to the stored full-tier file when the checkout has one, so parts
 # run in different sessions build one file (runs already stored are skipped).
 # Each stage writes its JSON (lines) and log to $OUT as it finishes, so a stage cut off by
@@ -14,8 +16,8 @@ set -u
 part=${1:-}
 claims_part=${2:-1/1}
 case "$part" in
-  benchmarks|claims) ;;
-  *) echo "usage: tools/gpu_check.sh benchmarks | claims K/N (got '$part')" >&2; exit 2 ;;
+  benchmarks|claims|duel) ;;
+  *) echo "usage: tools/gpu_check.sh benchmarks | claims K/N | duel (got '$part')" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-out}
@@ -49,5 +51,11 @@ case "$part" in
     [ -n "$stored" ] && cp "$stored" "$OUT/claims.jsonl"
     stage claims-summary.txt 560 python3 -m alexnet_book.claims --tier full --part "$claims_part" \
       --out "$OUT/claims.jsonl" --no-progress
+    ;;
+  duel)  # the stored GPU file, if any, is copied first: the script skips the runs it holds
+    stored=$(ls -t benchmarks/results/alexnet-vs-small/alexnet_vs_small-H*.jsonl 2>/dev/null | head -1)
+    [ -n "$stored" ] && cp "$stored" "$OUT/alexnet_vs_small.jsonl"
+    stage alexnet_vs_small-summary.json 560 python3 benchmarks/alexnet_vs_small.py --require-gpu $energy \
+      --image-size 227 --width 1 --seeds 5 --out "$OUT/alexnet_vs_small.jsonl"
     ;;
 esac
