@@ -9,7 +9,7 @@ at a quarter of the paper's width), each seed once per network, in its own proce
 finished run is appended to ``--out`` as a JSON line, and a run already there is not
 repeated, so a killed run resumes. The last line printed is the paired summary.
 
-    nice -n 19 python benchmarks/alexnet_vs_small.py --seeds 5 --out benchmarks/results/alexnet-vs-small/...jsonl
+    nice -n 19 python benchmarks/alexnet_vs_small.py --seeds 5 --out benchmarks/results/alexnet-vs-small/X.jsonl
     python benchmarks/alexnet_vs_small.py --quick --seeds 2 --out /tmp/x.jsonl   # tests, < 1 min
     bash tools/gpu_check.sh duel   # on a GPU: the paper's 227x227 network at full width
 """
