@@ -11,38 +11,29 @@ import argparse
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
-def at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
-    def parse(text: str) -> int:
+def _argument(convert, accepted, expected: str):
+    """An argparse type: ``convert(text)`` where ``accepted`` holds for it, else an error
+    saying what was ``expected`` and what was given."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        if value is None or not accepted(value):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
         return value
     return parse
+
+
+def at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    return _argument(int, lambda value: value >= minimum, f"an integer >= {minimum}")
 
 
 def number_at_least(minimum: float):
     """An argparse type: a finite number >= ``minimum``."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value is None or not minimum <= value < float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text!r}")
-        return value
-    return parse
+    return _argument(float, lambda value: minimum <= value < float("inf"), f"a number >= {minimum:g}")
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}")
-    return value
+#: An argparse type: a number in [0, 1).
+fraction = _argument(float, lambda value: 0 <= value < 1, "a number in [0, 1)")

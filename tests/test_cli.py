@@ -19,5 +19,12 @@ def test_fraction_is_a_number_in_zero_to_one():
             cli.fraction(bad)
 
 
+def test_number_at_least_accepts_finite_numbers_from_the_minimum():
+    assert cli.number_at_least(0.0625)("0.25") == 0.25 and cli.number_at_least(0.0625)("0.0625") == 0.0625
+    for bad in ("0.05", "inf", "nan", "wide"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"must be a number >= 0.0625, got '{bad}'"):
+            cli.number_at_least(0.0625)(bad)
+
+
 def test_precisions_are_those_compile_for_speed_accepts():
     assert set(cli.PRECISIONS) <= set(speed.PRECISIONS)
